@@ -1,0 +1,208 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/strata-io/strata/scoring"
+)
+
+// Raft log entries of a shard. Every entry carries the leader's clock reading
+// (now, Unix ms): Apply never reads a clock of its own.
+//
+// Encoding (version 1), all integers varint/uvarint:
+//
+//	byte 1 (version) · byte kind · varint now · kind-specific body
+//	ingest: uvarint lastSeq · uvarint n · n × event
+//	event:  uvarint seq · varint stored(ms) · str id · str user · str type · varint ts · varint amount · str props
+//	tick:   (no body)
+//	trim:   uvarint upTo
+//
+// str is uvarint length + bytes.
+
+const commandVersion = 1
+
+type commandKind byte
+
+const (
+	kindIngest commandKind = 1 // a batch of validated events from the partition
+	kindTick   commandKind = 2 // fire every timer due ≤ now
+	kindTrim   commandKind = 3 // forget outbox records ≤ upTo (published)
+)
+
+func (k commandKind) String() string {
+	switch k {
+	case kindIngest:
+		return "ingest"
+	case kindTick:
+		return "tick"
+	case kindTrim:
+		return "trim"
+	}
+	return fmt.Sprintf("kind(%d)", byte(k))
+}
+
+// ingested is one event as the leader proposes it.
+type ingested struct {
+	Seq    uint64 // STRATA_EVENTS stream sequence
+	Stored int64  // when JetStream stored it (Unix ms); for latency metrics only
+	Event  scoring.Event
+}
+
+// command is a decoded Raft entry.
+type command struct {
+	Kind    commandKind
+	Now     int64
+	LastSeq uint64 // ingest: the cursor after this entry (covers dead-lettered messages too)
+	Events  []ingested
+	UpTo    uint64 // trim
+}
+
+const (
+	maxEventsPerCommand = 1 << 16
+	maxStringLen        = 1 << 20
+)
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendIngest encodes an ingest command.
+func appendIngest(b []byte, now int64, lastSeq uint64, events []ingested) []byte {
+	b = append(b, commandVersion, byte(kindIngest))
+	b = binary.AppendVarint(b, now)
+	b = binary.AppendUvarint(b, lastSeq)
+	b = binary.AppendUvarint(b, uint64(len(events)))
+	for i := range events {
+		e := &events[i]
+		b = binary.AppendUvarint(b, e.Seq)
+		b = binary.AppendVarint(b, e.Stored)
+		b = appendString(b, e.Event.ID)
+		b = appendString(b, e.Event.User)
+		b = appendString(b, e.Event.Type)
+		b = binary.AppendVarint(b, e.Event.TS)
+		b = binary.AppendVarint(b, e.Event.Amount)
+		b = binary.AppendUvarint(b, uint64(len(e.Event.Props)))
+		b = append(b, e.Event.Props...)
+	}
+	return b
+}
+
+func appendTick(b []byte, now int64) []byte {
+	b = append(b, commandVersion, byte(kindTick))
+	return binary.AppendVarint(b, now)
+}
+
+func appendTrim(b []byte, now int64, upTo uint64) []byte {
+	b = append(b, commandVersion, byte(kindTrim))
+	b = binary.AppendVarint(b, now)
+	return binary.AppendUvarint(b, upTo)
+}
+
+// decoder reads one entry; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at byte %d", ErrBadCommand, what, len(d.b))
+	}
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint(what string) int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail(what)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > maxStringLen || n > uint64(len(d.b)) {
+		d.fail(what + " length")
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+
+// decodeCommand parses an entry. Strings are copied; the input may be reused.
+func decodeCommand(data []byte) (command, error) {
+	var c command
+	if len(data) < 2 {
+		return c, fmt.Errorf("%w: %d bytes", ErrBadCommand, len(data))
+	}
+	if data[0] != commandVersion {
+		return c, fmt.Errorf("%w: version %d", ErrBadCommand, data[0])
+	}
+	c.Kind = commandKind(data[1])
+	d := decoder{b: data[2:]}
+	c.Now = d.varint("now")
+	switch c.Kind {
+	case kindIngest:
+		c.LastSeq = d.uvarint("last seq")
+		n := d.uvarint("count")
+		if n > maxEventsPerCommand {
+			d.fail("count")
+		}
+		if d.err == nil {
+			c.Events = make([]ingested, 0, n)
+		}
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			var e ingested
+			e.Seq = d.uvarint("seq")
+			e.Stored = d.varint("stored")
+			e.Event.ID = string(d.bytes("id"))
+			e.Event.User = string(d.bytes("user"))
+			e.Event.Type = string(d.bytes("type"))
+			e.Event.TS = d.varint("ts")
+			e.Event.Amount = d.varint("amount")
+			if p := d.bytes("props"); len(p) > 0 {
+				e.Event.Props = append([]byte(nil), p...)
+			}
+			c.Events = append(c.Events, e)
+		}
+	case kindTick:
+	case kindTrim:
+		c.UpTo = d.uvarint("up to")
+	default:
+		return c, fmt.Errorf("%w: unknown kind %d", ErrBadCommand, data[1])
+	}
+	if d.err != nil {
+		return command{}, d.err
+	}
+	if len(d.b) != 0 {
+		return command{}, fmt.Errorf("%w: %d trailing bytes", ErrBadCommand, len(d.b))
+	}
+	if c.Now < 0 || c.Now > math.MaxInt64/2 {
+		return command{}, fmt.Errorf("%w: now %d", ErrBadCommand, c.Now)
+	}
+	return c, nil
+}

@@ -1,0 +1,402 @@
+package cluster
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+
+	"github.com/strata-io/strata/actor"
+	"github.com/strata-io/strata/scoring"
+	"github.com/strata-io/strata/storage"
+)
+
+// fsmConfig configures one shard's state machine.
+type fsmConfig struct {
+	Shard        uint16
+	DB           *storage.DB
+	Model        *scoring.Model
+	Actors       actor.Config
+	DedupeWindow time.Duration // how long an applied event ID is remembered per user
+	Metrics      *Metrics
+	Logger       hclog.Logger
+	// OnCommit is called on the apply goroutine after each Pebble commit with the
+	// new meta; it must not block.
+	OnCommit func(storage.Meta)
+}
+
+// FSM is the replicated state machine of one shard. Raft's FSM goroutine is its
+// only writer: it decodes entries, folds events into user actors, fires due
+// timers and writes state, dedupe set, timers, outbox and meta (with the applied
+// index) in one Pebble batch per ApplyBatch call. It never reads a clock: time
+// comes from the entry. Readers use Meta and User from any goroutine.
+type FSM struct {
+	cfg   fsmConfig
+	store *storage.Shard
+	host  *actor.Host[scoring.State]
+	dims  []scoring.Dimension
+	dimOf map[string]int   // dimension name → index
+	tier  []map[string]int // per dimension: tier name → index
+	base  []int            // per dimension: offset into Meta.Counts
+	shard string           // label
+
+	// Owned by the apply goroutine.
+	meta   storage.Meta
+	batch  *storage.Batch
+	dirty  bool
+	seen   map[string]struct{} // user\x00id applied since the last commit
+	trans  []scoring.Transition
+	buf    []byte
+	now    int64
+	origin int64
+
+	mu struct {
+		sync.Mutex
+		meta storage.Meta
+	}
+}
+
+var (
+	_ raft.FSM         = (*FSM)(nil)
+	_ raft.BatchingFSM = (*FSM)(nil)
+)
+
+type stateLoader struct{ store *storage.Shard }
+
+func (l stateLoader) Load(user string, s *scoring.State) (bool, error) {
+	b, found, err := l.store.User(user, nil)
+	if err != nil || !found {
+		return false, err
+	}
+	if err := s.UnmarshalBinary(b); err != nil {
+		return false, fmt.Errorf("cluster: user %q: %w", user, err)
+	}
+	return true, nil
+}
+
+func newFSM(cfg fsmConfig) (*FSM, error) {
+	f := &FSM{cfg: cfg, store: cfg.DB.Shard(cfg.Shard), seen: map[string]struct{}{}, shard: strconv.Itoa(int(cfg.Shard))}
+	host, err := actor.NewHost[scoring.State](cfg.Actors, stateLoader{f.store},
+		func() *scoring.State { return new(scoring.State) }, (*scoring.State).Reset)
+	if err != nil {
+		return nil, err
+	}
+	f.host = host
+	f.dims = cfg.Model.Dimensions()
+	f.dimOf = map[string]int{}
+	n := 0
+	for i, d := range f.dims {
+		f.dimOf[d.Name] = i
+		m := map[string]int{}
+		for j, t := range d.Tiers {
+			m[t] = j
+		}
+		f.tier = append(f.tier, m)
+		f.base = append(f.base, n)
+		n += len(d.Tiers)
+	}
+	if err := f.load(n); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// load reads meta from Pebble (start and after a restore).
+func (f *FSM) load(counts int) error {
+	m, err := f.store.Meta()
+	if err != nil {
+		return fmt.Errorf("cluster: shard %d meta: %w", f.cfg.Shard, err)
+	}
+	if len(m.Counts) != counts {
+		c := make([]int64, counts)
+		copy(c, m.Counts)
+		m.Counts = c
+	}
+	if m.OutboxNext == 0 {
+		m.OutboxNext = 1
+	}
+	f.meta = m
+	f.publishMeta()
+	return nil
+}
+
+func (f *FSM) publishMeta() {
+	m := f.meta
+	m.Counts = append([]int64(nil), f.meta.Counts...)
+	f.mu.Lock()
+	f.mu.meta = m
+	f.mu.Unlock()
+	f.cfg.Metrics.AppliedIndex.WithLabelValues(f.shard).Set(float64(m.AppliedIndex))
+	f.cfg.Metrics.OutboxBacklog.WithLabelValues(f.shard).Set(float64(m.OutboxNext - 1 - m.OutboxTrimmed))
+}
+
+// Meta returns the shard's meta as of the last commit. Safe from any goroutine.
+func (f *FSM) Meta() storage.Meta {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m := f.mu.meta
+	m.Counts = append([]int64(nil), m.Counts...)
+	return m
+}
+
+// fatal stops the node: a replica that cannot write its state must not diverge.
+func (f *FSM) fatal(op string, err error) {
+	f.cfg.Logger.Error("fatal state machine error", "shard", f.cfg.Shard, "op", op, "error", err)
+	panic(fmt.Sprintf("cluster: shard %d: %s: %v", f.cfg.Shard, op, err))
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM. Entries at or below the stored applied
+// index were applied before a restart and are skipped (RELIABILITY trap 1).
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	resp := make([]any, len(logs))
+	for i, l := range logs {
+		if l.Index <= f.meta.AppliedIndex {
+			continue
+		}
+		if l.Type == raft.LogCommand {
+			start := time.Now()
+			resp[i] = f.applyCommand(l)
+			f.cfg.Metrics.ApplySeconds.Observe(time.Since(start).Seconds())
+		}
+		f.meta.AppliedIndex = l.Index
+		f.dirty = true
+	}
+	f.commit()
+	return resp
+}
+
+func (f *FSM) applyCommand(l *raft.Log) error {
+	cmd, err := decodeCommand(l.Data)
+	if err != nil {
+		// Only our own leader proposes; a bad entry is skipped the same way on every replica.
+		f.cfg.Logger.Error("skipping undecodable entry", "shard", f.cfg.Shard, "index", l.Index, "error", err)
+		return err
+	}
+	f.now = max(cmd.Now, f.meta.Now)
+	f.meta.Now = f.now
+	switch cmd.Kind {
+	case kindIngest:
+		f.applyIngest(&cmd)
+	case kindTick:
+		f.applyTick()
+	case kindTrim:
+		if cmd.UpTo > f.meta.OutboxTrimmed && cmd.UpTo < f.meta.OutboxNext {
+			f.writeBatch().TrimOutbox(cmd.UpTo)
+			f.meta.OutboxTrimmed = cmd.UpTo
+		}
+	}
+	return nil
+}
+
+func (f *FSM) writeBatch() *storage.Batch {
+	if f.batch == nil {
+		f.batch = f.store.NewBatch()
+	}
+	f.dirty = true
+	return f.batch
+}
+
+// commit writes meta and the pending batch. NoSync: the Raft log is the durable
+// record; the next synced log write makes this durable too.
+func (f *FSM) commit() {
+	if !f.dirty {
+		return
+	}
+	b := f.writeBatch()
+	b.PutMeta(f.meta)
+	if err := b.Commit(false); err != nil {
+		f.fatal("commit", err)
+	}
+	b.Close()
+	f.batch = nil
+	f.dirty = false
+	clear(f.seen)
+	f.publishMeta()
+	if f.cfg.OnCommit != nil {
+		f.cfg.OnCommit(f.meta)
+	}
+}
+
+func userKey(e **ingested) string { return (*e).Event.User }
+
+func (f *FSM) applyIngest(cmd *command) {
+	msgs := make([]*ingested, 0, len(cmd.Events))
+	for i := range cmd.Events {
+		if cmd.Events[i].Seq > f.meta.Cursor { // else: applied before (re-proposal after an ambiguous failure)
+			msgs = append(msgs, &cmd.Events[i])
+		}
+	}
+	if err := actor.Dispatch(f.host, msgs, userKey, f.applyEvent); err != nil {
+		f.fatal("apply events", err)
+	}
+	f.meta.Cursor = max(f.meta.Cursor, cmd.LastSeq)
+	f.writeBatch()
+}
+
+func (f *FSM) applyEvent(user string, s *scoring.State, m **ingested) error {
+	e := &(*m).Event
+	k := user + "\x00" + e.ID
+	if _, dup := f.seen[k]; dup {
+		f.cfg.Metrics.EventsDuplicate.Inc()
+		return nil
+	}
+	dup, err := f.store.HasEvent(user, e.ID)
+	if err != nil {
+		return err
+	}
+	if dup {
+		f.cfg.Metrics.EventsDuplicate.Inc()
+		return nil
+	}
+	f.seen[k] = struct{}{}
+	model := f.cfg.Model
+	oldDue := model.NextDue(s)
+	f.trans = model.Apply(s, e, f.now, f.trans[:0])
+	b := f.writeBatch()
+	b.PutEvent(user, e.ID, f.now+f.cfg.DedupeWindow.Milliseconds())
+	f.origin = (*m).Stored
+	f.cfg.Metrics.EventsApplied.Inc()
+	return f.saveUser(user, s, oldDue)
+}
+
+// saveUser writes the user's state, moves its timer and appends its transitions.
+func (f *FSM) saveUser(user string, s *scoring.State, oldDue int64) error {
+	b := f.writeBatch()
+	var err error
+	if f.buf, err = s.AppendBinary(f.buf[:0]); err != nil {
+		return err
+	}
+	b.PutUser(user, f.buf)
+	if due := f.cfg.Model.NextDue(s); due != oldDue {
+		b.SetTimer(user, oldDue, due)
+	}
+	for i := range f.trans {
+		t := &f.trans[i]
+		if f.buf, err = appendOutboxRecord(f.buf[:0], f.origin, user, f.cfg.Model.Name(), t); err != nil {
+			return err
+		}
+		b.AppendOutbox(f.meta.OutboxNext, f.buf)
+		f.meta.OutboxNext++
+		d := f.dimOf[t.Dimension]
+		if t.From != "" {
+			f.meta.Counts[f.base[d]+f.tier[d][t.From]]--
+		}
+		f.meta.Counts[f.base[d]+f.tier[d][t.To]]++
+		f.cfg.Metrics.Transitions.WithLabelValues(t.Dimension).Inc()
+	}
+	return nil
+}
+
+// reminders adapts the shard's timer index to the actor runtime.
+type reminders struct{ store *storage.Shard }
+
+func (r reminders) Due(upTo int64, fn func(key string, due int64) error) error {
+	return r.store.DueTimers(upTo, func(due int64, user string) error { return fn(user, due) })
+}
+
+func (f *FSM) applyTick() {
+	f.commit() // the timer index must include everything applied so far
+	err := actor.FireDue(f.host, reminders{f.store}, f.now, func(user string, s *scoring.State, due int64) error {
+		f.trans = f.cfg.Model.Advance(s, f.now, f.trans[:0])
+		f.origin = 0
+		f.cfg.Metrics.TimersFired.Inc()
+		f.cfg.Metrics.TimerLag.Observe(float64(f.now-due) / 1000)
+		return f.saveUser(user, s, due)
+	})
+	if err != nil {
+		f.fatal("fire timers", err)
+	}
+	if _, err := f.writeBatch().ExpireEvents(f.now); err != nil {
+		f.fatal("expire dedupe set", err)
+	}
+}
+
+// Snapshot implements raft.FSM. It runs on the FSM goroutine between applies:
+// the state is synced first, because on restart Raft resumes after the newest
+// snapshot's index and the FSM must not be behind it.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	if err := f.cfg.DB.Sync(); err != nil {
+		return nil, fmt.Errorf("cluster: sync before snapshot: %w", err)
+	}
+	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
+}
+
+// Restore implements raft.FSM: it replaces the shard's whole state.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	if err := f.store.Restore(rc); err != nil {
+		f.cfg.Logger.Error("snapshot restore failed", "shard", f.cfg.Shard, "error", err)
+		return fmt.Errorf("cluster: restore shard %d: %w", f.cfg.Shard, err)
+	}
+	f.host.Clear()
+	f.batch, f.dirty = nil, false
+	clear(f.seen)
+	return f.load(len(f.meta.Counts))
+}
+
+type fsmSnapshot struct{ snap *storage.Snapshot }
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.snap.WriteTo(sink); err != nil {
+		_ = sink.Cancel()
+		return fmt.Errorf("cluster: persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() { _ = s.snap.Close() }
+
+// UserView is a user's state as read from a replica.
+type UserView struct {
+	User         string            `json:"user"`
+	Tiers        map[string]string `json:"tiers"`
+	Scores       scoring.Scores    `json:"scores"`
+	FirstSeen    *time.Time        `json:"first_seen"`
+	LastSeen     *time.Time        `json:"last_seen"`
+	Events       uint64            `json:"events"`
+	AsOf         time.Time         `json:"as_of"`
+	Shard        uint16            `json:"shard"`
+	AppliedIndex uint64            `json:"applied_index"`
+}
+
+// User reads a user's committed state (stale-ok: as of the last commit).
+func (f *FSM) User(user string) (UserView, error) {
+	meta := f.Meta()
+	b, found, err := f.store.User(user, nil)
+	if err != nil {
+		return UserView{}, err
+	}
+	if !found {
+		return UserView{}, ErrUnknownUser
+	}
+	var s scoring.State
+	if err := s.UnmarshalBinary(b); err != nil {
+		return UserView{}, fmt.Errorf("cluster: user %q: %w", user, err)
+	}
+	v := UserView{User: user, Tiers: map[string]string{}, Events: s.Events(),
+		AsOf: time.UnixMilli(meta.Now).UTC(), Shard: f.cfg.Shard, AppliedIndex: meta.AppliedIndex}
+	v.Scores = f.cfg.Model.Scores(&s, meta.Now)
+	for i, d := range f.dims {
+		if t := s.Tier(i); t > 0 {
+			v.Tiers[d.Name] = d.Tiers[t-1]
+		}
+	}
+	if ms := s.FirstSeen(); ms != 0 {
+		t := time.UnixMilli(ms).UTC()
+		v.FirstSeen = &t
+	}
+	if ms := s.LastSeen(); ms != 0 {
+		t := time.UnixMilli(ms).UTC()
+		v.LastSeen = &t
+	}
+	return v, nil
+}

@@ -1,0 +1,202 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strata-io/strata/scoring"
+)
+
+// Headers of dead-lettered messages (external contract).
+const (
+	HeaderError   = "Strata-Error"   // stable reason code
+	HeaderDetail  = "Strata-Detail"  // human text
+	HeaderSubject = "Strata-Subject" // the subject the event was published on
+	HeaderSeq     = "Strata-Seq"     // its STRATA_EVENTS sequence
+)
+
+// ReasonBadSubject is the dead-letter reason of a message whose subject has no user token.
+const ReasonBadSubject = "bad_subject"
+
+// ingestLoop consumes the shard's partition of STRATA_EVENTS from the
+// replicated cursor and proposes batches; it restarts the consumer on errors.
+func (s *Shard) ingestLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := s.consume(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("ingest restarting", "shard", s.cfg.ID, "error", err)
+			sleepCtx(ctx, 200*time.Millisecond)
+		}
+	}
+}
+
+type proposal struct {
+	future raft.ApplyFuture
+	start  time.Time
+	stored []int64
+}
+
+func (s *Shard) setIngesting(v bool) {
+	s.mu.Lock()
+	s.mu.ingesting = v
+	s.mu.Unlock()
+}
+
+func (s *Shard) consume(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cfg := s.cfg.Config
+	cursor := s.fsm.Meta().Cursor
+	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{partitionSubject(s.cfg.ID, "*")}}
+	if cursor > 0 {
+		cc.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cc.OptStartSeq = cursor + 1
+	}
+	cons, err := s.cfg.JS.OrderedConsumer(ctx, EventsStream, cc)
+	if err != nil {
+		return fmt.Errorf("ordered consumer: %w", err)
+	}
+	msgs := make(chan jetstream.Msg, 2*cfg.MaxBatch)
+	sub, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(cfg.MaxBatch))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	defer sub.Stop()
+
+	// Proposals are pipelined; a waiter observes them in order and stops the
+	// consumer on the first failure (it restarts from the replicated cursor).
+	inflight := make(chan proposal, cfg.MaxInflight)
+	waited := make(chan struct{})
+	go func() {
+		defer close(waited)
+		for p := range inflight {
+			if err := p.future.Error(); err != nil {
+				cancel(fmt.Errorf("propose: %w", err))
+				continue
+			}
+			applied := time.Now()
+			s.cfg.Metrics.ProposeSeconds.Observe(applied.Sub(p.start).Seconds())
+			for _, st := range p.stored {
+				s.cfg.Metrics.EventApplied.Observe(float64(applied.UnixMilli()-st) / 1000)
+			}
+		}
+	}()
+	defer func() {
+		close(inflight)
+		<-waited
+	}()
+
+	s.setIngesting(true)
+	defer s.setIngesting(false)
+	prefix := len(partitionSubject(s.cfg.ID, ""))
+	var (
+		batch   []ingested
+		stored  []int64
+		dlq     []jetstream.PubAckFuture
+		lastSeq uint64
+		data    []byte
+	)
+	for {
+		var m jetstream.Msg
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case m = <-msgs:
+		}
+		batch, stored, dlq, lastSeq = batch[:0], nil, dlq[:0], 0
+		now := s.cfg.Clock.Now().UnixMilli()
+		size := 0
+		for {
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("message metadata: %w", err)
+			}
+			seq := md.Sequence.Stream
+			if seq > cursor {
+				user := ""
+				if subj := m.Subject(); len(subj) > prefix {
+					user = subj[prefix:]
+				}
+				ev, err := scoring.Decode(m.Data(), user, now, cfg.Limits)
+				if err != nil {
+					f, perr := s.deadLetter(m, user, seq, err)
+					if perr != nil {
+						return perr
+					}
+					dlq = append(dlq, f)
+				} else {
+					batch = append(batch, ingested{Seq: seq, Stored: md.Timestamp.UnixMilli(), Event: ev})
+					stored = append(stored, md.Timestamp.UnixMilli())
+					size += len(m.Data())
+				}
+				lastSeq, cursor = seq, seq
+			}
+			if len(batch) >= cfg.MaxBatch || size >= cfg.MaxBatchBytes {
+				break
+			}
+			select {
+			case m = <-msgs:
+				continue
+			default:
+			}
+			break
+		}
+		if lastSeq == 0 {
+			continue
+		}
+		// Dead letters must be stored before the cursor moves past them.
+		for _, f := range dlq {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				return fmt.Errorf("dead-letter publish: %w", err)
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		data = appendIngest(data[:0], now, lastSeq, batch)
+		s.cfg.Metrics.BatchEvents.Observe(float64(len(batch)))
+		p := proposal{future: s.propose(append([]byte(nil), data...)), start: time.Now(), stored: stored}
+		select {
+		case inflight <- p:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// deadLetter publishes an invalid message to STRATA_DLQ with its reason.
+func (s *Shard) deadLetter(m jetstream.Msg, user string, seq uint64, cause error) (jetstream.PubAckFuture, error) {
+	reason, detail := ReasonBadSubject, cause.Error()
+	var inv *scoring.InvalidEventError
+	if errors.As(cause, &inv) {
+		reason, detail = inv.Reason, inv.Detail
+	}
+	if len(detail) > 512 {
+		detail = detail[:512]
+	}
+	msg := &nats.Msg{Subject: DLQPrefix + reason, Data: m.Data(), Header: nats.Header{}}
+	msg.Header.Set(HeaderError, reason)
+	msg.Header.Set(HeaderDetail, detail)
+	msg.Header.Set(HeaderSubject, EventsPrefix+user)
+	msg.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
+	msg.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
+	f, err := s.cfg.JS.PublishMsgAsync(msg)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter publish: %w", err)
+	}
+	s.cfg.Metrics.EventsDeadLettered.WithLabelValues(reason).Inc()
+	return f, nil
+}

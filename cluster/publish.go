@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishLoop publishes the shard's outbox to STRATA_TRANSITIONS in seq order
+// with deterministic Nats-Msg-Ids, then proposes trims through Raft. After a
+// crash or failover the untrimmed tail is published again with the same IDs,
+// which the stream's duplicate window drops.
+func (s *Shard) publishLoop(ctx context.Context) {
+	cfg := s.cfg.Config
+	next := s.fsm.Meta().OutboxTrimmed + 1
+	trimmed := next - 1
+	var lastTrim time.Time
+	poll := time.NewTicker(cfg.TrimInterval)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.notify:
+		case <-poll.C:
+		}
+		meta := s.fsm.Meta()
+		next = max(next, meta.OutboxTrimmed+1)
+		trimmed = max(trimmed, meta.OutboxTrimmed)
+		for next < meta.OutboxNext && ctx.Err() == nil {
+			n, err := s.publishFrom(ctx, next)
+			if err != nil {
+				s.cfg.Logger.Warn("publish failed, retrying", "shard", s.cfg.ID, "seq", next, "error", err)
+				sleepCtx(ctx, 200*time.Millisecond)
+				break
+			}
+			next += n
+		}
+		if next-1 > trimmed && time.Since(lastTrim) >= cfg.TrimInterval {
+			now := s.cfg.Clock.Now().UnixMilli()
+			if err := s.propose(appendTrim(nil, now, next-1)).Error(); err != nil {
+				if ctx.Err() == nil {
+					s.cfg.Logger.Warn("trim failed", "shard", s.cfg.ID, "error", err)
+				}
+				continue
+			}
+			trimmed, lastTrim = next-1, time.Now()
+		}
+	}
+}
+
+const publishChunk = 1000
+
+// publishFrom publishes up to publishChunk outbox records from seq and waits
+// for every acknowledgement; it returns how many were published.
+func (s *Shard) publishFrom(ctx context.Context, from uint64) (uint64, error) {
+	type pending struct {
+		f      jetstream.PubAckFuture
+		origin int64
+		dim    string
+	}
+	var acks []pending
+	var n uint64
+	err := s.fsm.store.Outbox(from, publishChunk, func(seq uint64, rec []byte) error {
+		if seq != from+n {
+			return fmt.Errorf("outbox gap: want %d, found %d", from+n, seq)
+		}
+		r, err := decodeOutboxRecord(rec)
+		if err != nil {
+			return err
+		}
+		msg := &nats.Msg{Subject: transitionSubject(r.Dimension, r.User), Data: append([]byte(nil), r.JSON...), Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, msgID(r.User, r.Dimension, r.Seq))
+		f, err := s.cfg.JS.PublishMsgAsync(msg)
+		if err != nil {
+			return err
+		}
+		acks = append(acks, pending{f, r.Origin, r.Dimension})
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range acks {
+		select {
+		case ack := <-p.f.Ok():
+			if ack.Duplicate { // published before a restart or failover
+				continue
+			}
+		case err := <-p.f.Err():
+			return 0, err
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		s.cfg.Metrics.Published.WithLabelValues(p.dim).Inc()
+		if p.origin > 0 {
+			s.cfg.Metrics.EventToTransition.Observe(float64(time.Now().UnixMilli()-p.origin) / 1000)
+		}
+	}
+	return n, nil
+}

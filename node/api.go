@@ -1,0 +1,111 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/strata-io/strata/cluster"
+)
+
+// API names (external contract).
+const (
+	ServiceName     = "strata"
+	UserGetSubject  = "strata.api.user.get"
+	maxUserIDLength = 128
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/users/{user}", n.handleUser)
+	mux.HandleFunc("GET /v1/tiers", n.handleTiers)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.Ready(); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
+	return mux
+}
+
+type apiError struct {
+	Error string `json:"error"`
+	User  string `json:"user,omitempty"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// lookup reads a user; the int is the HTTP status.
+func (n *Node) lookup(user string) (any, int) {
+	if user == "" || len(user) > maxUserIDLength {
+		return apiError{Error: "user must be 1–128 bytes"}, http.StatusBadRequest
+	}
+	v, err := n.cluster.User(user)
+	switch {
+	case errors.Is(err, cluster.ErrUnknownUser):
+		return apiError{Error: "unknown user", User: user}, http.StatusNotFound
+	case err != nil:
+		n.log.Error("user read", "user", user, "error", err)
+		return apiError{Error: "internal error", User: user}, http.StatusInternalServerError
+	}
+	return v, http.StatusOK
+}
+
+func (n *Node) handleUser(w http.ResponseWriter, r *http.Request) {
+	v, status := n.lookup(r.PathValue("user"))
+	writeJSON(w, status, v)
+}
+
+// TiersResponse is the body of GET /v1/tiers.
+type TiersResponse struct {
+	Model string                      `json:"model"`
+	Tiers map[string]map[string]int64 `json:"tiers"`
+}
+
+func (n *Node) handleTiers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, TiersResponse{Model: n.model.Name(), Tiers: n.cluster.TierCounts()})
+}
+
+// UserRequest is the body of a strata.api.user.get request.
+type UserRequest struct {
+	User string `json:"user"`
+}
+
+func (n *Node) startService() error {
+	svc, err := micro.AddService(n.nc, micro.Config{
+		Name: ServiceName, Version: "1.0.0", Description: "Strata user tiering: user lookups",
+	})
+	if err != nil {
+		return err
+	}
+	n.svc = svc
+	return svc.AddEndpoint("user_get", micro.HandlerFunc(func(req micro.Request) {
+		var q UserRequest
+		dec := json.NewDecoder(bytesReader(req.Data()))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil {
+			body, _ := json.Marshal(apiError{Error: "bad request: " + err.Error()})
+			_ = req.Error("400", "bad request", body)
+			return
+		}
+		v, status := n.lookup(q.User)
+		body, _ := json.Marshal(v)
+		if status != http.StatusOK {
+			_ = req.Error(itoa(status), http.StatusText(status), body)
+			return
+		}
+		_ = req.Respond(body)
+	}), micro.WithEndpointSubject(UserGetSubject))
+}

@@ -1,0 +1,221 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/hcl/v2/hclsimple"
+
+	"github.com/strata-io/strata/cluster"
+	"github.com/strata-io/strata/scoring"
+)
+
+// Config is one Strata process. Flags, the HCL config file and STRATA_*
+// environment variables all set these fields (flags win over the environment,
+// the environment over the file, the file over the defaults).
+type Config struct {
+	NodeID     string // --node-id, node_id: Raft ID of this node; default "strata-1"
+	DataDir    string // --data-dir, data_dir: Pebble, snapshots, embedded NATS store; default ./strata-data
+	HTTPAddr   string // --http, http: HTTP API listen address; default 127.0.0.1:8080
+	NATSURL    string // --nats, nats: external NATS URL; empty starts the embedded server
+	NATSListen string // --nats-listen, nats_listen: embedded server address; default 127.0.0.1:4222
+	Shards     int    // --shards, shards: number of shards; default 8
+
+	// Embedded NATS JetStream durability (RELIABILITY trap 8): by default the
+	// file store is fsynced every NATSSyncInterval; NATSSyncAlways syncs every write.
+	NATSSyncInterval time.Duration // nats_sync_interval; default 1s
+	NATSSyncAlways   bool          // nats_sync_always; default false
+
+	CacheBytes int64  // cache_bytes: Pebble block cache; default 256 MiB
+	LogLevel   string // --log-level, log_level: trace|debug|info|warn|error; default info
+	LogJSON    bool   // --log-json, log_json: JSON log lines; default false
+
+	Cluster cluster.Config // shard tuning (the fields above override NodeID, DataDir, Shards)
+	Model   scoring.Params // default model v1 parameters
+
+	Clock  cluster.Clock // nil: wall clock (tests inject clocktest.Clock)
+	Logger hclog.Logger  // nil: built from LogLevel/LogJSON on stderr
+}
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeID: "strata-1", DataDir: "./strata-data", HTTPAddr: "127.0.0.1:8080",
+		NATSListen: "127.0.0.1:4222", Shards: 8, NATSSyncInterval: time.Second,
+		CacheBytes: 256 << 20, LogLevel: "info",
+		Cluster: cluster.DefaultConfig(), Model: scoring.DefaultParams(),
+	}
+}
+
+// Validate reports the first bad field, quoting it; it never changes c.
+func (c *Config) Validate() error {
+	switch {
+	case c.NodeID == "" || strings.ContainsAny(c.NodeID, " \t\n/"):
+		return fmt.Errorf("node: node id %q: want a non-empty name without spaces or '/'", c.NodeID)
+	case c.DataDir == "":
+		return errors.New("node: data dir is empty")
+	case c.Shards < 1 || c.Shards > 4096:
+		return fmt.Errorf("node: shards %d: want 1..4096", c.Shards)
+	case c.CacheBytes < 1<<20:
+		return fmt.Errorf("node: cache bytes %d: want ≥ 1 MiB", c.CacheBytes)
+	case hclog.LevelFromString(c.LogLevel) == hclog.NoLevel:
+		return fmt.Errorf("node: log level %q: want trace, debug, info, warn or error", c.LogLevel)
+	case !c.NATSSyncAlways && c.NATSSyncInterval <= 0:
+		return fmt.Errorf("node: nats sync interval %s: want > 0", c.NATSSyncInterval)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("node: http address %q: %w", c.HTTPAddr, err)
+	}
+	if c.NATSURL == "" {
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			return fmt.Errorf("node: nats listen address %q: %w", c.NATSListen, err)
+		}
+	}
+	cc := c.clusterConfig()
+	if err := cc.Validate(); err != nil {
+		return err
+	}
+	if _, err := scoring.NewModel(c.Model); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) clusterConfig() cluster.Config {
+	cc := c.Cluster
+	cc.NodeID, cc.DataDir, cc.Shards = c.NodeID, c.DataDir, c.Shards
+	return cc
+}
+
+// fileConfig is the HCL config file: every attribute optional.
+type fileConfig struct {
+	NodeID           *string `hcl:"node_id,optional"`
+	DataDir          *string `hcl:"data_dir,optional"`
+	HTTP             *string `hcl:"http,optional"`
+	NATS             *string `hcl:"nats,optional"`
+	NATSListen       *string `hcl:"nats_listen,optional"`
+	Shards           *int    `hcl:"shards,optional"`
+	NATSSyncInterval *string `hcl:"nats_sync_interval,optional"`
+	NATSSyncAlways   *bool   `hcl:"nats_sync_always,optional"`
+	CacheBytes       *int64  `hcl:"cache_bytes,optional"`
+	LogLevel         *string `hcl:"log_level,optional"`
+	LogJSON          *bool   `hcl:"log_json,optional"`
+
+	TickInterval               *string `hcl:"tick_interval,optional"`
+	MaxBatch                   *int    `hcl:"max_batch,optional"`
+	DedupeWindow               *string `hcl:"dedupe_window,optional"`
+	EventsMaxAge               *string `hcl:"events_max_age,optional"`
+	TransitionsDuplicateWindow *string `hcl:"transitions_duplicate_window,optional"`
+	MaxEventAge                *string `hcl:"max_event_age,optional"`
+	ResidentUsers              *int    `hcl:"resident_users,optional"`
+}
+
+// LoadFile applies an HCL config file over c. A bad file is an error quoting
+// file:line:column; c is unchanged then.
+func (c *Config) LoadFile(path string) error {
+	var f fileConfig
+	if err := hclsimple.DecodeFile(path, nil, &f); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	next := *c
+	setS := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setS(&next.NodeID, f.NodeID)
+	setS(&next.DataDir, f.DataDir)
+	setS(&next.HTTPAddr, f.HTTP)
+	setS(&next.NATSURL, f.NATS)
+	setS(&next.NATSListen, f.NATSListen)
+	setS(&next.LogLevel, f.LogLevel)
+	if f.Shards != nil {
+		next.Shards = *f.Shards
+	}
+	if f.NATSSyncAlways != nil {
+		next.NATSSyncAlways = *f.NATSSyncAlways
+	}
+	if f.CacheBytes != nil {
+		next.CacheBytes = *f.CacheBytes
+	}
+	if f.LogJSON != nil {
+		next.LogJSON = *f.LogJSON
+	}
+	if f.MaxBatch != nil {
+		next.Cluster.MaxBatch = *f.MaxBatch
+	}
+	if f.ResidentUsers != nil {
+		next.Cluster.Actors.Capacity = *f.ResidentUsers
+	}
+	durations := []struct {
+		name string
+		v    *string
+		dst  *time.Duration
+	}{
+		{"nats_sync_interval", f.NATSSyncInterval, &next.NATSSyncInterval},
+		{"tick_interval", f.TickInterval, &next.Cluster.TickInterval},
+		{"dedupe_window", f.DedupeWindow, &next.Cluster.DedupeWindow},
+		{"events_max_age", f.EventsMaxAge, &next.Cluster.EventsMaxAge},
+		{"transitions_duplicate_window", f.TransitionsDuplicateWindow, &next.Cluster.TransitionsDuplicateWindow},
+		{"max_event_age", f.MaxEventAge, &next.Cluster.Limits.MaxAge},
+	}
+	for _, d := range durations {
+		if d.v == nil {
+			continue
+		}
+		v, err := ParseDuration(*d.v)
+		if err != nil {
+			return fmt.Errorf("node: config %s: %s = %q: %w", path, d.name, *d.v, err)
+		}
+		*d.dst = v
+	}
+	*c = next
+	return nil
+}
+
+// ParseDuration is time.ParseDuration plus a "d" (24h) unit, e.g. "400d", "7d12h".
+func ParseDuration(s string) (time.Duration, error) {
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		days, err := strconv.Atoi(s[:i])
+		if err != nil {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		var rest time.Duration
+		if s[i+1:] != "" {
+			if rest, err = time.ParseDuration(s[i+1:]); err != nil {
+				return 0, err
+			}
+		}
+		return time.Duration(days)*24*time.Hour + rest, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// Env lists the STRATA_* environment variables and the flag each stands for.
+var Env = map[string]string{
+	"STRATA_CONFIG":      "config",
+	"STRATA_NODE_ID":     "node-id",
+	"STRATA_DATA_DIR":    "data-dir",
+	"STRATA_HTTP":        "http",
+	"STRATA_NATS":        "nats",
+	"STRATA_NATS_LISTEN": "nats-listen",
+	"STRATA_SHARDS":      "shards",
+	"STRATA_LOG_LEVEL":   "log-level",
+	"STRATA_LOG_JSON":    "log-json",
+}
+
+// LookupEnv returns the value of a STRATA_* variable for a flag name.
+func LookupEnv(flag string) (string, bool) {
+	for env, f := range Env {
+		if f == flag {
+			return os.LookupEnv(env)
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/strata-io/strata/cluster"
+	"github.com/strata-io/strata/scoring"
+	"github.com/strata-io/strata/storage"
+)
+
+// Node is one Strata process: embedded NATS (unless an external URL is set),
+// Pebble, the shards, the HTTP API and the NATS request-reply service.
+type Node struct {
+	cfg     Config
+	log     hclog.Logger
+	ns      *server.Server
+	nc      *nats.Conn
+	db      *storage.DB
+	cluster *cluster.Cluster
+	model   *scoring.Model
+	reg     *prometheus.Registry
+	httpLn  net.Listener
+	httpSrv *http.Server
+	svc     micro.Service
+	done    chan struct{}
+}
+
+// Start validates cfg and brings a node up; it returns once the shards are
+// open (readiness follows as leaders start ingesting: see Ready).
+func Start(ctx context.Context, cfg Config) (n *Node, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	if n.log == nil {
+		n.log = hclog.New(&hclog.LoggerOptions{
+			Name: "strata", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
+		})
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+			n = nil
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if n.model, err = scoring.NewModel(cfg.Model); err != nil {
+		return nil, err
+	}
+	if err := n.startNATS(); err != nil {
+		return nil, err
+	}
+	opts := storage.DefaultOptions()
+	opts.CacheSize = cfg.CacheBytes
+	opts.Logger = n.log.Named("pebble")
+	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "pebble"), opts); err != nil {
+		return nil, err
+	}
+	n.reg = prometheus.NewRegistry()
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newPebbleCollector(n.db))
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return nil, fmt.Errorf("node: jetstream: %w", err)
+	}
+	n.cluster, err = cluster.Open(ctx, cfg.clusterConfig(), cluster.Deps{
+		DB: n.db, Model: n.model, JS: js, Clock: cfg.Clock,
+		Metrics: cluster.NewMetrics(n.reg), Logger: n.log.Named("cluster"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := n.startService(); err != nil {
+		return nil, err
+	}
+	if err := n.startHTTP(); err != nil {
+		return nil, err
+	}
+	n.log.Info("strata started", "node", cfg.NodeID, "http", n.HTTPAddr(), "nats", n.NATSURL(),
+		"shards", cfg.Shards, "data", cfg.DataDir, "model", n.model.Name())
+	return n, nil
+}
+
+func (n *Node) startNATS() error {
+	url := n.cfg.NATSURL
+	if url == "" {
+		host, portS, _ := net.SplitHostPort(n.cfg.NATSListen)
+		port, err := net.LookupPort("tcp", portS)
+		if err != nil {
+			return fmt.Errorf("node: nats listen port %q: %w", portS, err)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
+		opts := &server.Options{
+			ServerName: n.cfg.NodeID, Host: host, Port: port,
+			JetStream: true, StoreDir: filepath.Join(n.cfg.DataDir, "nats"),
+			SyncInterval: n.cfg.NATSSyncInterval, SyncAlways: n.cfg.NATSSyncAlways,
+			NoSigs: true, NoLog: true, MaxPayload: server.MAX_PAYLOAD_SIZE,
+		}
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			return fmt.Errorf("node: embedded nats: %w", err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			ns.Shutdown()
+			return errors.New("node: embedded nats did not become ready in 10s")
+		}
+		n.ns = ns
+		url = ns.ClientURL()
+	}
+	nc, err := nats.Connect(url, nats.Name("strata "+n.cfg.NodeID), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("node: connect %s: %w", url, err)
+	}
+	n.nc = nc
+	return nil
+}
+
+func (n *Node) startHTTP() error {
+	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("node: http listen: %w", err)
+	}
+	n.httpLn = ln
+	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server", "error", err)
+		}
+	}()
+	return nil
+}
+
+// HTTPAddr is the HTTP API's listen address.
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
+
+// NATSURL is the URL of the NATS server the node uses.
+func (n *Node) NATSURL() string {
+	if n.ns != nil {
+		return n.ns.ClientURL()
+	}
+	return n.cfg.NATSURL
+}
+
+// Cluster returns the node's shards (tests, bench).
+func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
+
+// Registry returns the node's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+// Ready returns nil when every shard has a leader that ingests.
+func (n *Node) Ready() error {
+	if n.cluster == nil {
+		return errors.New("starting")
+	}
+	if !n.nc.IsConnected() {
+		return errors.New("nats disconnected")
+	}
+	return n.cluster.Ready()
+}
+
+// WaitReady blocks until Ready or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := n.Ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: not ready: %w (%w)", err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the node: HTTP, the NATS service, the shards, Pebble, NATS.
+func (n *Node) Close() error {
+	var errs []error
+	if n.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, n.httpSrv.Shutdown(ctx))
+		cancel()
+	}
+	if n.svc != nil {
+		errs = append(errs, n.svc.Stop())
+	}
+	if n.cluster != nil {
+		errs = append(errs, n.cluster.Close())
+	}
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	if n.ns != nil {
+		n.ns.Shutdown()
+		n.ns.WaitForShutdown()
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		n.log.Error("shutdown", "error", err)
+	} else {
+		n.log.Info("strata stopped")
+	}
+	return err
+}
