@@ -224,20 +224,44 @@ func transitions(t testing.TB, msgs []jetstream.Msg) []cluster.TransitionMessage
 	return out
 }
 
-// waitTransition waits until user has moved to tier `to` in dimension dim and returns that transition.
-func (h *harness) waitTransition(user, dim, to string) cluster.TransitionMessage {
+// waitTransition waits until user has moved from tier `from` to `to` in
+// dimension dim and returns the latest such transition.
+func (h *harness) waitTransition(user, dim, from, to string) cluster.TransitionMessage {
 	h.t.Helper()
 	var found cluster.TransitionMessage
-	h.trans.waitUntil(h.t, user+" "+dim+"→"+to, func(msgs []jetstream.Msg) bool {
+	h.trans.waitUntil(h.t, user+" "+dim+" "+from+"→"+to, func(msgs []jetstream.Msg) bool {
+		ok := false
 		for _, tm := range transitions(h.t, msgs) {
-			if tm.User == user && tm.Dimension == dim && tm.To == to {
-				found = tm
-				return true
+			if tm.User == user && tm.Dimension == dim && tm.From == from && tm.To == to {
+				found, ok = tm, true
 			}
 		}
-		return false
+		return ok
 	})
 	return found
+}
+
+// eventually polls cond (every 5 ms) until it holds or waitFor passes.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
+	}
+}
+
+// waitEvents waits until user has n applied events.
+func (h *harness) waitEvents(user string, n uint64) {
+	h.t.Helper()
+	h.eventually(fmt.Sprintf("%s to have %d events", user, n), func() bool {
+		var v cluster.UserView
+		return h.getJSON("/v1/users/"+user, &v) == http.StatusOK && v.Events == n
+	})
 }
 
 // path returns a user's transitions in one dimension, in stream order.
@@ -256,26 +280,47 @@ func (h *harness) path(user, dim string) []cluster.TransitionMessage {
 
 // checkSeqs verifies invariant I3 over everything collected: per user and
 // dimension, seq runs 1,2,3… with no gap or duplicate, and each from is the
-// previous to.
+// previous to. It returns the number of transitions.
 func (h *harness) checkSeqs() int {
 	h.t.Helper()
 	h.trans.mu.Lock()
 	msgs := append([]jetstream.Msg(nil), h.trans.msgs...)
 	h.trans.mu.Unlock()
-	type key struct{ user, dim string }
-	last := map[key]cluster.TransitionMessage{}
-	for _, tm := range transitions(h.t, msgs) {
-		k := key{tm.User, tm.Dimension}
+	checkSeqs(h.t, msgs)
+	return len(msgs)
+}
+
+type userDim struct{ user, dim string }
+
+// checkSeqs checks I3 over a stream's transitions and returns the last
+// transition per user and dimension.
+func checkSeqs(t testing.TB, msgs []jetstream.Msg) map[userDim]cluster.TransitionMessage {
+	t.Helper()
+	last := map[userDim]cluster.TransitionMessage{}
+	for _, tm := range transitions(t, msgs) {
+		k := userDim{tm.User, tm.Dimension}
 		prev, ok := last[k]
 		switch {
 		case !ok && (tm.Seq != 1 || tm.From != ""):
-			h.t.Fatalf("%s/%s first transition seq %d from %q", tm.User, tm.Dimension, tm.Seq, tm.From)
+			t.Fatalf("%s/%s first transition seq %d from %q", tm.User, tm.Dimension, tm.Seq, tm.From)
 		case ok && tm.Seq != prev.Seq+1:
-			h.t.Fatalf("%s/%s seq %d after %d", tm.User, tm.Dimension, tm.Seq, prev.Seq)
+			t.Fatalf("%s/%s seq %d after %d", tm.User, tm.Dimension, tm.Seq, prev.Seq)
 		case ok && tm.From != prev.To:
-			h.t.Fatalf("%s/%s seq %d from %q, previous to %q", tm.User, tm.Dimension, tm.Seq, tm.From, prev.To)
+			t.Fatalf("%s/%s seq %d from %q, previous to %q", tm.User, tm.Dimension, tm.Seq, tm.From, prev.To)
 		}
 		last[k] = tm
 	}
-	return len(msgs)
+	return last
+}
+
+// metrics returns the /metrics text.
+func (h *harness) metrics() string {
+	h.t.Helper()
+	resp, err := http.Get("http://" + h.node.HTTPAddr() + "/metrics")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }

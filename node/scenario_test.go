@@ -17,9 +17,9 @@ func TestScenarioWhalePurchase(t *testing.T) {
 	h := newHarness(t)
 	h.publish("u42", []byte(`{"id":"e1","user":"u42","type":"purchase","ts":"2026-11-20T10:00:00Z","amount":60000}`))
 
-	lc := h.waitTransition("u42", "lifecycle", "new")
-	val := h.waitTransition("u42", "value", "whale")
-	risk := h.waitTransition("u42", "risk", "normal")
+	lc := h.waitTransition("u42", "lifecycle", "", "new")
+	val := h.waitTransition("u42", "value", "", "whale")
+	risk := h.waitTransition("u42", "risk", "", "normal")
 	for _, tm := range []struct {
 		got       string
 		from, cau string
