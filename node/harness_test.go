@@ -241,18 +241,25 @@ func (h *harness) waitTransition(user, dim, from, to string) cluster.TransitionM
 	return found
 }
 
-// eventually polls cond (every 5 ms) until it holds or waitFor passes.
-func (h *harness) eventually(what string, cond func() bool) {
-	h.t.Helper()
+// eventually re-checks cond every 5 ms until it holds, failing the test
+// after waitFor. For state only visible by asking (HTTP reads, a child
+// process); streams are waited on with collector.waitUntil.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s", what)
 		}
 		<-tick.C
 	}
+}
+
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	eventually(h.t, what, cond)
 }
 
 // waitEvents waits until user has n applied events.
@@ -323,4 +330,9 @@ func (h *harness) metrics() string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+func decodeBody(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
