@@ -173,7 +173,8 @@ func decodeCommand(data []byte) (command, error) {
 			d.fail("count")
 		}
 		if d.err == nil {
-			c.Events = make([]ingested, 0, n)
+			// Each event takes ≥ 8 bytes: never trust the count for more.
+			c.Events = make([]ingested, 0, min(n, uint64(len(d.b)/8)))
 		}
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			var e ingested

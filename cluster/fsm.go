@@ -80,7 +80,9 @@ func (l stateLoader) Load(user string, s *scoring.State) (bool, error) {
 
 func newFSM(cfg fsmConfig) (*FSM, error) {
 	f := &FSM{cfg: cfg, store: cfg.DB.Shard(cfg.Shard), seen: map[string]struct{}{}, shard: strconv.Itoa(int(cfg.Shard))}
-	host, err := actor.NewHost[scoring.State](cfg.Actors, stateLoader{f.store},
+	actors := cfg.Actors
+	actors.Workers = 1 // handlers write the shard's one Pebble batch and meta
+	host, err := actor.NewHost[scoring.State](actors, stateLoader{f.store},
 		func() *scoring.State { return new(scoring.State) }, (*scoring.State).Reset)
 	if err != nil {
 		return nil, err
@@ -158,6 +160,10 @@ func (f *FSM) Apply(l *raft.Log) any {
 // index were applied before a restart and are skipped (RELIABILITY trap 1).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	resp := make([]any, len(logs))
+	// Users changed by this batch stay resident until it is committed: one
+	// evicted earlier would be reloaded stale from Pebble.
+	f.host.Hold()
+	defer f.host.Release()
 	for i, l := range logs {
 		if l.Index <= f.meta.AppliedIndex {
 			continue
@@ -318,6 +324,10 @@ func (f *FSM) applyTick() {
 	if _, err := f.writeBatch().ExpireEvents(f.now); err != nil {
 		f.fatal("expire dedupe set", err)
 	}
+	// Dedupe lookups read committed state: commit the expiry now, or an event
+	// later in this ApplyBatch would still see the expired ID and replicas that
+	// batch entries differently would diverge.
+	f.commit()
 }
 
 // Snapshot implements raft.FSM. It runs on the FSM goroutine between applies:

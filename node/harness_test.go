@@ -77,7 +77,8 @@ func (h *harness) start() {
 	if h.nc, err = nats.Connect(n.NATSURL()); err != nil {
 		h.t.Fatal(err)
 	}
-	if h.js, err = jetstream.New(h.nc); err != nil {
+	// Async publishes pending when the node stops must fail, not hang.
+	if h.js, err = jetstream.New(h.nc, jetstream.WithPublishAsyncTimeout(3*time.Second)); err != nil {
 		h.t.Fatal(err)
 	}
 	h.trans = collect(h.t, h.js, cluster.TransitionsStream)

@@ -117,7 +117,7 @@ func TestKillMidStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(3*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,105 @@
+package cluster
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/strata-io/strata/scoring"
+	"github.com/strata-io/strata/storage"
+	"github.com/strata-io/strata/storage/storagetest"
+)
+
+// BenchmarkApplyBatch measures the FSM applying one ingest entry of random
+// events over a population whose every user already has state: decode,
+// dedupe lookups, scoring, state/timer/outbox writes and the commit. resident
+// is the actor cache capacity; below the population, most users are loaded
+// from Pebble. fs=mem is storagetest's in-memory Pebble (its growing
+// in-memory WAL file costs copying and GC that a disk does not); fs=disk is
+// Pebble in a temporary directory (NoSync commits, as in production).
+func BenchmarkApplyBatch(b *testing.B) {
+	for _, bc := range []struct {
+		disk                    bool
+		events, users, resident int
+	}{
+		{false, 100, 100_000, 100_000},
+		{false, 1000, 100_000, 100_000},
+		{true, 1000, 100_000, 100_000},
+		{true, 1000, 100_000, 10_000},
+	} {
+		fs := "mem"
+		if bc.disk {
+			fs = "disk"
+		}
+		b.Run(fmt.Sprintf("fs=%s/events=%d/users=%d/resident=%d", fs, bc.events, bc.users, bc.resident), func(b *testing.B) {
+			var db *storage.DB
+			if bc.disk {
+				db = openDiskDB(b)
+			} else {
+				db = storagetest.Open(b)
+			}
+			benchApplyBatch(b, db, bc.events, bc.users, bc.resident)
+		})
+	}
+}
+
+func openDiskDB(b *testing.B) *storage.DB {
+	db, err := storage.Open(b.TempDir(), storage.Options{CacheSize: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return db
+}
+
+func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int) {
+	cfg := testFSMConfig(b, db)
+	cfg.Actors.Capacity = resident
+	f := newTestFSMConfig(b, cfg)
+	names := make([]string, users)
+	for i := range names {
+		names[i] = fmt.Sprintf("user-%06d", i)
+	}
+	var bld entryBuilder
+	now := testStart
+	const warm = 1000
+	evs := make([]scoring.Event, 0, warm)
+	for i := 0; i < users; i += warm {
+		evs = evs[:0]
+		for j := i; j < min(i+warm, users); j++ {
+			evs = append(evs, ev(names[j], "warm", scoring.TypeSignup, now-testHour, 0))
+		}
+		f.Apply(bld.ingest(now, evs...))
+		now += 1000
+	}
+	f.Apply(bld.trim(now, f.Meta().OutboxNext-1)) // the warm-up's transitions were published
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	evs = make([]scoring.Event, perEntry)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		now += 1000
+		prefix := "b" + strconv.Itoa(i) + "-"
+		for j := range evs {
+			typ := genTypes[rng.IntN(len(genTypes))]
+			var amount int64
+			if typ == scoring.TypePurchase || typ == scoring.TypeRefund {
+				amount = (1 + rng.Int64N(500)) * 1000
+			}
+			evs[j] = ev(names[rng.IntN(users)], prefix+strconv.Itoa(j), typ, now-rng.Int64N(scoring.Day), amount)
+		}
+		l := bld.ingest(now, evs...)
+		b.StartTimer()
+		f.ApplyBatch([]*raft.Log{l})
+	}
+	b.ReportMetric(float64(perEntry)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
