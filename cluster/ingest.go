@@ -22,9 +22,6 @@ const (
 	HeaderSeq     = "Strata-Seq"     // its STRATA_EVENTS sequence
 )
 
-// ReasonBadSubject is the dead-letter reason of a message whose subject has no user token.
-const ReasonBadSubject = "bad_subject"
-
 // ingestLoop consumes the shard's partition of STRATA_EVENTS from the
 // replicated cursor and proposes batches; it restarts the consumer on errors.
 func (s *Shard) ingestLoop(ctx context.Context) {
@@ -179,7 +176,7 @@ func (s *Shard) consume(ctx context.Context) error {
 
 // deadLetter publishes an invalid message to STRATA_DLQ with its reason.
 func (s *Shard) deadLetter(m jetstream.Msg, user string, seq uint64, cause error) (jetstream.PubAckFuture, error) {
-	reason, detail := ReasonBadSubject, cause.Error()
+	reason, detail := scoring.ReasonBadSubject, cause.Error()
 	var inv *scoring.InvalidEventError
 	if errors.As(cause, &inv) {
 		reason, detail = inv.Reason, inv.Detail

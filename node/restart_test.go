@@ -83,7 +83,7 @@ func TestRestartMidStream(t *testing.T) {
 	h := newHarness(t)
 	l := newLoad(40, 30) // 1 200 events
 	half := len(l.data) / 2
-	publishAll(h.js, l, 0, half, 0, nil)
+	acked0 := publishAll(h.js, l, 0, half, 0, nil)
 
 	reached := make(chan struct{})
 	var acked map[int]bool
@@ -99,8 +99,8 @@ func TestRestartMidStream(t *testing.T) {
 
 	// Producers retry everything not acknowledged, and resend a few that were.
 	var retry []int
-	for i := half; i < len(l.data); i++ {
-		if !acked[i] || i%10 == 0 {
+	for i := range l.data {
+		if !acked0[i] && !acked[i] || i >= half && i%10 == 0 {
 			retry = append(retry, i)
 		}
 	}
