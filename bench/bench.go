@@ -124,7 +124,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	log.Info("publishing", "events", cfg.Events, "users", cfg.Users)
 	start := time.Now()
 	for i := range payloads {
-		if _, err := js.PublishAsync(subjects[i], payloads[i]); err != nil {
+		// Open loop within the publisher's window: block (backpressure) rather than fail when 8192 are pending.
+		if _, err := js.PublishAsync(subjects[i], payloads[i], jetstream.WithStallWait(time.Minute)); err != nil {
 			return Report{}, fmt.Errorf("bench: publish: %w", err)
 		}
 	}

@@ -190,7 +190,7 @@ func (s *Shard) deadLetter(m jetstream.Msg, user string, seq uint64, cause error
 	msg.Header.Set(HeaderSubject, EventsPrefix+user)
 	msg.Header.Set(HeaderSeq, strconv.FormatUint(seq, 10))
 	msg.Header.Set(jetstream.MsgIDHeader, "dlq:"+strconv.FormatUint(seq, 10))
-	f, err := s.cfg.JS.PublishMsgAsync(msg)
+	f, err := s.cfg.JS.PublishMsgAsync(msg, jetstream.WithStallWait(s.cfg.Config.ProposeTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter publish: %w", err)
 	}

@@ -33,6 +33,9 @@ func (s *Shard) publishLoop(ctx context.Context) {
 		for next < meta.OutboxNext && ctx.Err() == nil {
 			n, err := s.publishFrom(ctx, next)
 			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
 				s.cfg.Logger.Warn("publish failed, retrying", "shard", s.cfg.ID, "seq", next, "error", err)
 				sleepCtx(ctx, 200*time.Millisecond)
 				break
@@ -74,7 +77,7 @@ func (s *Shard) publishFrom(ctx context.Context, from uint64) (uint64, error) {
 		}
 		msg := &nats.Msg{Subject: transitionSubject(r.Dimension, r.User), Data: append([]byte(nil), r.JSON...), Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, msgID(r.User, r.Dimension, r.Seq))
-		f, err := s.cfg.JS.PublishMsgAsync(msg)
+		f, err := s.cfg.JS.PublishMsgAsync(msg, jetstream.WithStallWait(s.cfg.Config.ProposeTimeout))
 		if err != nil {
 			return err
 		}

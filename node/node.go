@@ -76,7 +76,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newPebbleCollector(n.db))
-	js, err := jetstream.New(n.nc)
+	// Every shard's outbox publisher and dead-letter path share this context.
+	js, err := jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(16384))
 	if err != nil {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}

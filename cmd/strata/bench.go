@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -14,6 +15,7 @@ import (
 func benchCmd() *cobra.Command {
 	cfg := bench.DefaultConfig()
 	var quick, asJSON bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load benchmark: events/s from publish to applied on an embedded node",
@@ -26,6 +28,17 @@ events/s. Fails if Strata lost or double-counted any event.`,
 				cfg.Users, cfg.Events = 2_000, 20_000
 			}
 			cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "bench", Level: hclog.Warn})
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			r, err := bench.Run(cmd.Context(), cfg)
 			if asJSON {
 				_ = json.NewEncoder(os.Stdout).Encode(r)
@@ -45,5 +58,6 @@ events/s. Fails if Strata lost or double-counted any event.`,
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "shards of the embedded node")
 	fs.BoolVar(&quick, "quick", false, "small run for CI (2 000 users, 20 000 events)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (Strata and generator) to this file")
 	return cmd
 }
