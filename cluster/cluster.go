@@ -118,6 +118,9 @@ type Deps struct {
 	Clock   Clock        // nil: SystemClock
 	Metrics *Metrics     // nil: unregistered
 	Logger  hclog.Logger // nil: no logs
+	// RaftLogger receives hashicorp/raft's logs (nil: Logger.Named("raft")).
+	// Raft is chatty at Info: nodes usually give it a higher level.
+	RaftLogger hclog.Logger
 }
 
 // Cluster is the set of shards this node holds. On a single node it holds
@@ -142,6 +145,9 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Cluster, error) {
 	if deps.Logger == nil {
 		deps.Logger = hclog.NewNullLogger()
 	}
+	if deps.RaftLogger == nil {
+		deps.RaftLogger = deps.Logger.Named("raft")
+	}
 	if err := ensureStreams(ctx, deps.JS, &cfg); err != nil {
 		return nil, err
 	}
@@ -150,7 +156,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Cluster, error) {
 		s, err := openShard(shardConfig{
 			ID: uint16(i), NodeID: cfg.NodeID, Dir: raftDir(cfg.DataDir, uint16(i)),
 			DB: deps.DB, Model: deps.Model, JS: deps.JS, Clock: deps.Clock,
-			Metrics: deps.Metrics, Logger: deps.Logger, Config: &c.cfg,
+			Metrics: deps.Metrics, Logger: deps.Logger, RaftLogger: deps.RaftLogger, Config: &c.cfg,
 		})
 		if err != nil {
 			_ = c.Close()

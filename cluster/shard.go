@@ -19,16 +19,17 @@ import (
 
 // shardConfig is everything one shard needs; Cluster fills it from Config.
 type shardConfig struct {
-	ID      uint16
-	NodeID  string
-	Dir     string // snapshots of this shard
-	DB      *storage.DB
-	Model   *scoring.Model
-	JS      jetstream.JetStream
-	Clock   Clock
-	Metrics *Metrics
-	Logger  hclog.Logger
-	Config  *Config
+	ID         uint16
+	NodeID     string
+	Dir        string // snapshots of this shard
+	DB         *storage.DB
+	Model      *scoring.Model
+	JS         jetstream.JetStream
+	Clock      Clock
+	Metrics    *Metrics
+	Logger     hclog.Logger
+	RaftLogger hclog.Logger
+	Config     *Config
 }
 
 // Shard is one partition of users: a Raft group, its FSM, and — while this
@@ -83,7 +84,7 @@ func openShard(cfg shardConfig) (*Shard, error) {
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = log.Named("raft")
+	rc.Logger = cfg.RaftLogger.With("shard", cfg.ID)
 	rc.NoSnapshotRestoreOnStart = true // state is in Pebble; restoreIfBehind covers a lost state
 	rc.BatchApplyCh = true
 	rc.MaxAppendEntries = 64

@@ -50,6 +50,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if n.log == nil {
 		n.log = hclog.New(&hclog.LoggerOptions{
 			Name: "strata", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
+			IndependentLevels: true,
 		})
 	}
 	defer func() {
@@ -69,7 +70,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	opts := storage.DefaultOptions()
 	opts.CacheSize = cfg.CacheBytes
-	opts.Logger = n.log.Named("pebble")
+	opts.Logger = n.quiet("pebble", hclog.Warn)
 	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "pebble"), opts); err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.cluster, err = cluster.Open(ctx, cfg.clusterConfig(), cluster.Deps{
 		DB: n.db, Model: n.model, JS: js, Clock: cfg.Clock,
-		Metrics: cluster.NewMetrics(n.reg), Logger: n.log.Named("cluster"),
+		Metrics: cluster.NewMetrics(n.reg), Logger: n.log.Named("cluster"), RaftLogger: n.quiet("raft", hclog.Error),
 	})
 	if err != nil {
 		return nil, err
@@ -97,6 +98,18 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.log.Info("strata started", "node", cfg.NodeID, "http", n.HTTPAddr(), "nats", n.NATSURL(),
 		"shards", cfg.Shards, "data", cfg.DataDir, "model", n.model.Name())
 	return n, nil
+}
+
+// quiet returns a sub-logger for a chatty library that logs at least at
+// level min, unless the node logs at debug or trace. Raft gets Error: its
+// warnings include the heartbeat timeout every single-voter group goes
+// through at start.
+func (n *Node) quiet(name string, min hclog.Level) hclog.Logger {
+	l := n.log.Named(name)
+	if lvl := hclog.LevelFromString(n.cfg.LogLevel); n.cfg.Logger == nil && lvl > hclog.Debug && lvl < min {
+		l.SetLevel(min)
+	}
+	return l
 }
 
 func (n *Node) startNATS() error {
