@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
 
 	"github.com/strata-io/strata/cluster"
 	"github.com/strata-io/strata/node"
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("STRATA_TEST_SERVE_DIR"); dir != "" {
 		os.Exit(serveForTest(dir))
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func serveForTest(dir string) int {

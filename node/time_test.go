@@ -107,6 +107,10 @@ func TestValueTiers(t *testing.T) {
 	if v := h.user("v"); v.Scores.Monetary365d != 4000 || v.Tiers["value"] != "long_tail" {
 		t.Errorf("after the window moved: %+v", v)
 	}
+	h.publish("v", event("r2", "v", "refund", boundary.Add(time.Second), 4000)) // refunds everything left
+	if tm := h.waitTransition("v", "value", "long_tail", "none"); tm.Reason != "monetary_365d_le_0" {
+		t.Errorf("refund to none: %+v", tm)
+	}
 	h.checkSeqs()
 }
 

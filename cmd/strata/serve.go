@@ -20,7 +20,7 @@ type serveFlags struct {
 }
 
 func serveCmd() *cobra.Command {
-	var f serveFlags
+	var f *serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a Strata node (embedded NATS with JetStream unless --nats is given)",
@@ -28,7 +28,7 @@ func serveCmd() *cobra.Command {
 file given by --config, STRATA_* environment variables, flags.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := serveConfig(cmd.Flags(), &f)
+			cfg, err := serveConfig(cmd.Flags(), f)
 			if err != nil {
 				return err
 			}
@@ -42,7 +42,13 @@ file given by --config, STRATA_* environment variables, flags.`,
 			return n.Close()
 		},
 	}
-	fs := cmd.Flags()
+	f = bindServeFlags(cmd.Flags())
+	return cmd
+}
+
+// bindServeFlags registers serve's flags on fs.
+func bindServeFlags(fs *pflag.FlagSet) *serveFlags {
+	f := &serveFlags{}
 	fs.StringVar(&f.config, "config", "", "HCL config file")
 	fs.StringVar(&f.nodeID, "node-id", "", "node ID (default strata-1)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "data directory (default ./strata-data)")
@@ -52,7 +58,7 @@ file given by --config, STRATA_* environment variables, flags.`,
 	fs.IntVar(&f.shards, "shards", 0, "number of shards (default 8; fixed once data exists)")
 	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error (default info)")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
-	return cmd
+	return f
 }
 
 func serveConfig(fs *pflag.FlagSet, f *serveFlags) (node.Config, error) {
