@@ -48,7 +48,7 @@ func (s *Shard) setIngesting(v bool) {
 
 func (s *Shard) consume(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	defer cancel(nil) // also registered again below, to run before sub.Stop
 	cfg := s.cfg.Config
 	cursor := s.fsm.Meta().Cursor
 	cc := jetstream.OrderedConsumerConfig{FilterSubjects: []string{partitionSubject(s.cfg.ID, "*")}}
@@ -71,6 +71,7 @@ func (s *Shard) consume(ctx context.Context) error {
 		return fmt.Errorf("consume: %w", err)
 	}
 	defer sub.Stop()
+	defer cancel(nil) // unblocks a callback waiting on a full msgs before Stop
 
 	// Proposals are pipelined; a waiter observes them in order and stops the
 	// consumer on the first failure (it restarts from the replicated cursor).
