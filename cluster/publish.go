@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,7 +20,11 @@ func (s *Shard) publishLoop(ctx context.Context) {
 	cfg := s.cfg.Config
 	next := s.fsm.Meta().OutboxTrimmed + 1
 	trimmed := next - 1
-	var lastTrim time.Time
+	// The untrimmed tail may have been published before a restart or leader
+	// change, possibly longer ago than the stream's duplicate window: skip its
+	// published prefix by asking the stream (see alreadyPublished).
+	verify := true
+	lastTrim := time.Now() // first trim one interval after leadership starts
 	poll := time.NewTicker(cfg.TrimInterval)
 	defer poll.Stop()
 	for {
@@ -31,7 +38,7 @@ func (s *Shard) publishLoop(ctx context.Context) {
 		next = max(next, meta.OutboxTrimmed+1)
 		trimmed = max(trimmed, meta.OutboxTrimmed)
 		for next < meta.OutboxNext && ctx.Err() == nil {
-			n, err := s.publishFrom(ctx, next)
+			n, err := s.publishFrom(ctx, next, &verify)
 			if err != nil {
 				if ctx.Err() != nil {
 					return
@@ -58,8 +65,10 @@ func (s *Shard) publishLoop(ctx context.Context) {
 const publishChunk = 1000
 
 // publishFrom publishes up to publishChunk outbox records from seq and waits
-// for every acknowledgement; it returns how many were published.
-func (s *Shard) publishFrom(ctx context.Context, from uint64) (uint64, error) {
+// for every acknowledgement; it returns how many it handled. While *verify is
+// set, records the stream already holds are skipped; the first one it does not
+// hold clears *verify (publication is in order, so the rest are new).
+func (s *Shard) publishFrom(ctx context.Context, from uint64, verify *bool) (uint64, error) {
 	type pending struct {
 		f      jetstream.PubAckFuture
 		origin int64
@@ -74,6 +83,17 @@ func (s *Shard) publishFrom(ctx context.Context, from uint64) (uint64, error) {
 		r, err := decodeOutboxRecord(rec)
 		if err != nil {
 			return err
+		}
+		if *verify {
+			done, err := s.alreadyPublished(ctx, r)
+			if err != nil {
+				return err
+			}
+			if done {
+				n++
+				return nil
+			}
+			*verify = false
 		}
 		msg := &nats.Msg{Subject: transitionSubject(r.Dimension, r.User), Data: append([]byte(nil), r.JSON...), Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, msgID(r.User, r.Dimension, r.Seq))
@@ -105,4 +125,27 @@ func (s *Shard) publishFrom(ctx context.Context, from uint64) (uint64, error) {
 		}
 	}
 	return n, nil
+}
+
+// alreadyPublished reports whether STRATA_TRANSITIONS holds r or a later
+// transition of the same user and dimension (each subject's transitions are
+// published in seq order), reading the subject's last message's Nats-Msg-Id.
+func (s *Shard) alreadyPublished(ctx context.Context, r outboxRecord) (bool, error) {
+	stream, err := s.cfg.JS.Stream(ctx, TransitionsStream)
+	if err != nil {
+		return false, err
+	}
+	m, err := stream.GetLastMsgForSubject(ctx, transitionSubject(r.Dimension, r.User))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	id := m.Header.Get(jetstream.MsgIDHeader) // <user>:<dimension>:<seq>
+	seq, err := strconv.ParseUint(id[strings.LastIndexByte(id, ':')+1:], 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("transition %s has Nats-Msg-Id %q", m.Subject, id)
+	}
+	return seq >= r.Seq, nil
 }

@@ -34,6 +34,7 @@ type harness struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	trans *collector
+	tune  func(*node.Config) // adjusts the config before each start
 }
 
 func newHarness(t testing.TB) *harness {
@@ -54,6 +55,9 @@ func (h *harness) config() node.Config {
 	cfg.Cluster.TrimInterval = 10 * time.Millisecond
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "strata", Level: hclog.Warn, Output: testWriter{h.t}})
+	if h.tune != nil {
+		h.tune(&cfg)
+	}
 	return cfg
 }
 

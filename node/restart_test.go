@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strata-io/strata/cluster"
+	"github.com/strata-io/strata/cluster/clocktest"
+	"github.com/strata-io/strata/node"
 )
 
 // load is a fixed set of events over several users.
@@ -188,4 +190,31 @@ func grep(body, word string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Transitions published before a restart are not published again even when
+// the stream's duplicate window (here its 100 ms minimum) has passed and the
+// outbox was never trimmed: the leader checks the stream before re-publishing.
+func TestNoRepublishBeyondDuplicateWindow(t *testing.T) {
+	h := &harness{t: t, dir: t.TempDir(), clock: clocktest.New(t0)}
+	h.tune = func(cfg *node.Config) {
+		cfg.Cluster.TransitionsDuplicateWindow = 100 * time.Millisecond
+		cfg.Cluster.TrimInterval = time.Hour // nothing trimmed: the whole outbox is the tail
+	}
+	h.start()
+	t.Cleanup(h.stop)
+	l := newLoad(20, 5)
+	publishAll(h.js, l, 0, len(l.data), 0, nil)
+	for u := range l.users {
+		h.waitEvents(fmt.Sprintf("r%d", u), uint64(l.perUser))
+	}
+	h.checkPublishedMatchesState(l.users)
+	before := h.checkSeqs()
+
+	h.restart() // > 100 ms: the new leaders wait out an election timeout first
+	h.publish("r0", event("after", "r0", "purchase", t0, 99999))
+	h.waitTransition("r0", "value", "none", "whale") // r0 had only a refund
+	if after := h.checkSeqs(); after != before+1 {
+		t.Errorf("%d transitions after the restart, want %d + 1", after, before)
+	}
 }
