@@ -14,7 +14,7 @@ import (
 // Encoding (version 1), all integers varint/uvarint:
 //
 //	byte 1 (version) · byte kind · varint now · kind-specific body
-//	ingest: uvarint lastSeq · uvarint n · n × event
+//	ingest: uvarint prevSeq · uvarint lastSeq · uvarint n · n × event
 //	event:  uvarint seq · varint stored(ms) · str id · str user · str type · varint ts · varint amount · str props
 //	tick:   (no body)
 //	trim:   uvarint upTo
@@ -54,6 +54,7 @@ type ingested struct {
 type command struct {
 	Kind    commandKind
 	Now     int64
+	PrevSeq uint64 // ingest: the cursor the leader read this batch after
 	LastSeq uint64 // ingest: the cursor after this entry (covers dead-lettered messages too)
 	Events  []ingested
 	UpTo    uint64 // trim
@@ -69,10 +70,12 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// appendIngest encodes an ingest command.
-func appendIngest(b []byte, now int64, lastSeq uint64, events []ingested) []byte {
+// appendIngest encodes an ingest command covering stream sequences
+// (prevSeq, lastSeq].
+func appendIngest(b []byte, now int64, prevSeq, lastSeq uint64, events []ingested) []byte {
 	b = append(b, commandVersion, byte(kindIngest))
 	b = binary.AppendVarint(b, now)
+	b = binary.AppendUvarint(b, prevSeq)
 	b = binary.AppendUvarint(b, lastSeq)
 	b = binary.AppendUvarint(b, uint64(len(events)))
 	for i := range events {
@@ -167,6 +170,7 @@ func decodeCommand(data []byte) (command, error) {
 	c.Now = d.varint("now")
 	switch c.Kind {
 	case kindIngest:
+		c.PrevSeq = d.uvarint("prev seq")
 		c.LastSeq = d.uvarint("last seq")
 		n := d.uvarint("count")
 		if n > maxEventsPerCommand {

@@ -16,7 +16,7 @@ import (
 func encodeCommand(b []byte, c *command) []byte {
 	switch c.Kind {
 	case kindIngest:
-		return appendIngest(b, c.Now, c.LastSeq, c.Events)
+		return appendIngest(b, c.Now, c.PrevSeq, c.LastSeq, c.Events)
 	case kindTick:
 		return appendTick(b, c.Now)
 	case kindTrim:
@@ -63,6 +63,7 @@ func commandCases() []struct {
 		cmd  command
 	}{
 		{"ingest/empty", command{Kind: kindIngest, Now: now, LastSeq: 9}},
+		{"ingest/prev", command{Kind: kindIngest, Now: now, PrevSeq: 4, LastSeq: 9}},
 		{"ingest/zero", command{Kind: kindIngest}},
 		{"ingest/one", command{Kind: kindIngest, Now: now, LastSeq: 1, Events: []ingested{
 			sampleEvent(1, "e1", "u42", scoring.TypePurchase, now-3_600_000, 60_000_000, ""),
@@ -155,6 +156,7 @@ func TestDecodeCommandTruncated(t *testing.T) {
 func ingestHeader(now int64, lastSeq uint64) []byte {
 	b := []byte{commandVersion, byte(kindIngest)}
 	b = binary.AppendVarint(b, now)
+	b = binary.AppendUvarint(b, 0) // prev seq
 	return binary.AppendUvarint(b, lastSeq)
 }
 
@@ -166,7 +168,7 @@ func eventPrefix() []byte {
 }
 
 func TestDecodeCommandRejects(t *testing.T) {
-	valid := appendIngest(nil, 10, 2, []ingested{sampleEvent(2, "e", "u", "view", 3, 0, "")})
+	valid := appendIngest(nil, 10, 0, 2, []ingested{sampleEvent(2, "e", "u", "view", 3, 0, "")})
 	withByte := func(b []byte, i int, v byte) []byte {
 		b = append([]byte(nil), b...)
 		b[i] = v
@@ -201,7 +203,7 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"count max uint64", binary.AppendUvarint(ingestHeader(1, 1), math.MaxUint64)},
 		{"count at limit without events", binary.AppendUvarint(ingestHeader(1, 1), maxEventsPerCommand)},
 		{"count larger than events", func() []byte {
-			b := appendIngest(nil, 1, 1, []ingested{sampleEvent(1, "e", "u", "t", 1, 0, "")})
+			b := appendIngest(nil, 1, 0, 1, []ingested{sampleEvent(1, "e", "u", "t", 1, 0, "")})
 			b[len(ingestHeader(1, 1))] = 2 // count 1 → 2
 			return b
 		}()},
@@ -211,7 +213,7 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"id length beyond input", append(binary.AppendUvarint(eventPrefix(), 10), "short"...)},
 		{"id length at limit beyond input", append(binary.AppendUvarint(eventPrefix(), maxStringLen), "x"...)},
 		{"props length beyond input", func() []byte {
-			b := appendIngest(nil, 1, 1, []ingested{sampleEvent(1, "e", "u", "t", 1, 0, "{}")})
+			b := appendIngest(nil, 1, 0, 1, []ingested{sampleEvent(1, "e", "u", "t", 1, 0, "{}")})
 			b[len(b)-3] = 3 // props length 2 → 3
 			return b
 		}()},
@@ -244,7 +246,7 @@ func TestDecodeCommandLimits(t *testing.T) {
 	for i := range evs {
 		evs[i].Seq = uint64(i + 1)
 	}
-	got, err = decodeCommand(appendIngest(nil, 1, maxEventsPerCommand, evs))
+	got, err = decodeCommand(appendIngest(nil, 1, 0, maxEventsPerCommand, evs))
 	if err != nil {
 		t.Fatalf("maxEventsPerCommand events: %v", err)
 	}

@@ -191,7 +191,7 @@ func (f *FSM) applyCommand(l *raft.Log) error {
 	f.meta.Now = f.now
 	switch cmd.Kind {
 	case kindIngest:
-		f.applyIngest(&cmd)
+		return f.applyIngest(&cmd)
 	case kindTick:
 		f.applyTick()
 	case kindTrim:
@@ -234,7 +234,12 @@ func (f *FSM) commit() {
 
 func userKey(e **ingested) string { return (*e).Event.User }
 
-func (f *FSM) applyIngest(cmd *command) {
+func (f *FSM) applyIngest(cmd *command) error {
+	if cmd.PrevSeq > f.meta.Cursor {
+		// The entry that covered (Cursor, PrevSeq] never committed (e.g. its
+		// proposal timed out): applying this one would skip those events.
+		return fmt.Errorf("%w: entry covers (%d, %d], cursor is %d", ErrCursorGap, cmd.PrevSeq, cmd.LastSeq, f.meta.Cursor)
+	}
 	msgs := make([]*ingested, 0, len(cmd.Events))
 	for i := range cmd.Events {
 		if cmd.Events[i].Seq > f.meta.Cursor { // else: applied before (re-proposal after an ambiguous failure)
@@ -246,6 +251,7 @@ func (f *FSM) applyIngest(cmd *command) {
 	}
 	f.meta.Cursor = max(f.meta.Cursor, cmd.LastSeq)
 	f.writeBatch()
+	return nil
 }
 
 func (f *FSM) applyEvent(user string, s *scoring.State, m **ingested) error {

@@ -352,7 +352,7 @@ func TestFSMDedupe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return []*raft.Log{first, b.log(appendIngest(nil, t0+1000, c.LastSeq, c.Events))}
+			return []*raft.Log{first, b.log(appendIngest(nil, t0+1000, 0, c.LastSeq, c.Events))}
 		}, map[string]uint64{"u1": 2}, 0},
 	}
 	for _, tc := range tests {
@@ -408,7 +408,7 @@ func TestFSMSkipsAppliedAndNonCommandEntries(t *testing.T) {
 	}
 	h := shardHash(t, f)
 	// The same indexes with other content are ignored: they were applied.
-	again := []*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0+1, 9,
+	again := []*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0+1, 0, 9,
 		[]ingested{{Seq: 9, Event: ev("u1", "z", scoring.TypePurchase, t0, 1_000)}})}, {Index: 3, Term: 1, Type: raft.LogCommand, Data: appendTick(nil, t0+40*scoring.Day)}}
 	f.ApplyBatch(again)
 	f.Apply(again[0])
@@ -676,4 +676,48 @@ func TestFSMRestoreRejectsCorruptSnapshot(t *testing.T) {
 		t.Fatalf("intact snapshot after failed ones: %v", err)
 	}
 	requireSameState(t, "intact snapshot restored after failed ones", dst, src)
+}
+
+// An ingest entry that starts past the cursor (the entry before it never
+// committed, e.g. its proposal timed out) is rejected, not applied: applying
+// it would move the cursor over events nobody applied (I1).
+func TestFSMRejectsCursorGap(t *testing.T) {
+	t0 := testStart
+	db := storagetest.Open(t)
+	f := newTestFSM(t, db)
+	ev := func(seq uint64, id string) []ingested {
+		return []ingested{sampleEvent(seq, id, "u", "view", t0, 0, "")}
+	}
+	logs := []*raft.Log{
+		{Index: 1, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0, 0, 1, ev(1, "a"))},
+		{Index: 2, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0, 2, 3, ev(3, "c"))}, // (1,2] never committed
+	}
+	resp := f.ApplyBatch(logs)
+	if err, _ := resp[1].(error); !errors.Is(err, ErrCursorGap) {
+		t.Fatalf("gap entry response %v, want ErrCursorGap", resp[1])
+	}
+	if m := f.Meta(); m.Cursor != 1 || m.AppliedIndex != 2 {
+		t.Fatalf("cursor %d applied %d, want cursor 1 (gap entry skipped), applied 2", m.Cursor, m.AppliedIndex)
+	}
+	// The leader re-reads from the cursor: (1,3] arrives in one entry.
+	retry := &raft.Log{Index: 3, Term: 1, Type: raft.LogCommand,
+		Data: appendIngest(nil, t0, 1, 3, append(ev(2, "b"), ev(3, "c")...))}
+	if err, _ := f.ApplyBatch([]*raft.Log{retry})[0].(error); err != nil {
+		t.Fatal(err)
+	}
+	v, err := f.User("u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Events != 3 || f.Meta().Cursor != 3 {
+		t.Fatalf("events %d cursor %d, want 3 and 3", v.Events, f.Meta().Cursor)
+	}
+	// A re-proposal overlapping applied events (prev below the cursor) is fine: nothing counts twice.
+	again := &raft.Log{Index: 4, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0, 1, 3, ev(3, "c"))}
+	if err, _ := f.ApplyBatch([]*raft.Log{again})[0].(error); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.User("u"); v.Events != 3 {
+		t.Fatalf("events %d after an overlapping re-proposal, want 3", v.Events)
+	}
 }

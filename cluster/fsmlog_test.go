@@ -128,7 +128,7 @@ func (b *entryBuilder) ingest(now int64, evs ...scoring.Event) *raft.Log {
 		b.seq++
 		in[i] = ingested{Seq: b.seq, Stored: now, Event: e}
 	}
-	return b.log(appendIngest(nil, now, b.seq, in))
+	return b.log(appendIngest(nil, now, 0, b.seq, in))
 }
 
 func (b *entryBuilder) tick(now int64) *raft.Log { return b.log(appendTick(nil, now)) }

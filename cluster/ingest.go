@@ -80,7 +80,13 @@ func (s *Shard) consume(ctx context.Context) error {
 	go func() {
 		defer close(waited)
 		for p := range inflight {
-			if err := p.future.Error(); err != nil {
+			err := p.future.Error()
+			if err == nil {
+				if resp, ok := p.future.Response().(error); ok && resp != nil {
+					err = resp // rejected by the FSM, e.g. ErrCursorGap
+				}
+			}
+			if err != nil {
 				cancel(fmt.Errorf("propose: %w", err))
 				continue
 			}
@@ -114,6 +120,7 @@ func (s *Shard) consume(ctx context.Context) error {
 		case m = <-msgs:
 		}
 		batch, stored, dlq, lastSeq = batch[:0], nil, dlq[:0], 0
+		prevSeq := cursor
 		now := s.cfg.Clock.Now().UnixMilli()
 		size := 0
 		for {
@@ -164,9 +171,13 @@ func (s *Shard) consume(ctx context.Context) error {
 				return context.Cause(ctx)
 			}
 		}
-		data = appendIngest(data[:0], now, lastSeq, batch)
+		data = appendIngest(data[:0], now, prevSeq, lastSeq, batch)
 		s.cfg.Metrics.BatchEvents.Observe(float64(len(batch)))
-		p := proposal{future: s.propose(append([]byte(nil), data...)), start: time.Now(), stored: stored}
+		f := s.propose(append([]byte(nil), data...))
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx) // an earlier proposal failed: later ones would leave a gap
+		}
+		p := proposal{future: f, start: time.Now(), stored: stored}
 		select {
 		case inflight <- p:
 		case <-ctx.Done():
