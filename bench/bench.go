@@ -156,7 +156,11 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		AppliedSeconds: done.Seconds(), AppliedPerSecond: float64(cfg.Events) / done.Seconds(),
 		Applied: applied,
 	}
-	for _, c := range n.Cluster().TierCounts()["value"] {
+	counts, err := n.Cluster().TierCounts()
+	if err != nil {
+		return r, err
+	}
+	for _, c := range counts["value"] {
 		r.TieredUsers += c
 	}
 	if r.Applied != int64(cfg.Events) {

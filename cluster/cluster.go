@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -129,6 +130,12 @@ type Cluster struct {
 	cfg    Config
 	deps   Deps
 	shards []*Shard
+
+	// mu guards closed: reads hold it shared so Close waits for them, and
+	// reads after Close get ErrClosed (HTTP and NATS handlers may outlive
+	// their servers' shutdown by a little).
+	mu     sync.RWMutex
+	closed bool
 }
 
 // Open creates Strata's streams if needed and starts every shard.
@@ -169,11 +176,17 @@ func Open(ctx context.Context, cfg Config, deps Deps) (*Cluster, error) {
 
 // Close stops every shard (leader loops first, then Raft).
 func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
 	var errs []error
 	for _, s := range c.shards {
 		errs = append(errs, s.close())
 	}
-	c.shards = nil
 	return errors.Join(errs...)
 }
 
@@ -185,6 +198,11 @@ func (c *Cluster) ShardFor(user string) *Shard { return c.shards[ShardOf(user, c
 
 // Ready returns nil once every shard has a leader whose ingest runs.
 func (c *Cluster) Ready() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return ErrClosed
+	}
 	for _, s := range c.shards {
 		if !s.HasLeader() {
 			return fmt.Errorf("shard %d has no leader", s.ID())
@@ -198,11 +216,21 @@ func (c *Cluster) Ready() error {
 
 // User reads a user's state from the local replica of its shard.
 func (c *Cluster) User(user string) (UserView, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return UserView{}, ErrClosed
+	}
 	return c.ShardFor(user).FSM().User(user)
 }
 
 // TierCounts returns how many users are in each tier of each dimension.
-func (c *Cluster) TierCounts() map[string]map[string]int64 {
+func (c *Cluster) TierCounts() (map[string]map[string]int64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
 	dims := c.deps.Model.Dimensions()
 	out := make(map[string]map[string]int64, len(dims))
 	for _, d := range dims {
@@ -224,12 +252,10 @@ func (c *Cluster) TierCounts() map[string]map[string]int64 {
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
-// WaitApplied blocks until every shard's FSM has applied every event stored in
-// STRATA_EVENTS up to seq (its cursor reached seq or beyond for all shards
-// having such events), or ctx ends. Used by tests and benchmarks.
+// Barrier waits until every shard has applied everything proposed so far.
 func (c *Cluster) Barrier(timeout time.Duration) error {
 	for _, s := range c.shards {
 		if err := s.Barrier(timeout); err != nil {

@@ -56,6 +56,8 @@ func (n *Node) lookup(user string) (any, int) {
 	switch {
 	case errors.Is(err, cluster.ErrUnknownUser):
 		return apiError{Error: "unknown user", User: user}, http.StatusNotFound
+	case errors.Is(err, cluster.ErrClosed):
+		return apiError{Error: "shutting down", User: user}, http.StatusServiceUnavailable
 	case err != nil:
 		n.log.Error("user read", "user", user, "error", err)
 		return apiError{Error: "internal error", User: user}, http.StatusInternalServerError
@@ -75,7 +77,12 @@ type TiersResponse struct {
 }
 
 func (n *Node) handleTiers(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, TiersResponse{Model: n.model.Name(), Tiers: n.cluster.TierCounts()})
+	counts, err := n.cluster.TierCounts()
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, TiersResponse{Model: n.model.Name(), Tiers: counts})
 }
 
 // UserRequest is the body of a strata.api.user.get request.
@@ -95,7 +102,11 @@ func (n *Node) startService() error {
 		var q UserRequest
 		dec := json.NewDecoder(bytesReader(req.Data()))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&q); err != nil {
+		err := dec.Decode(&q)
+		if err == nil && dec.More() {
+			err = errors.New("trailing data after the request object")
+		}
+		if err != nil {
 			body, _ := json.Marshal(apiError{Error: "bad request: " + err.Error()})
 			_ = req.Error("400", "bad request", body)
 			return

@@ -3,12 +3,14 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/strata-io/strata/cluster"
 	"github.com/strata-io/strata/node"
 )
 
@@ -86,5 +88,33 @@ func TestScenarioWhalePurchase(t *testing.T) {
 	if msg.Header.Get(micro.ErrorCodeHeader) != "404" {
 		t.Errorf("NATS lookup of unknown user: headers %v", msg.Header)
 	}
+	for _, bad := range []string{`{"user":"u42"} x`, `{"user":"u42","extra":1}`, `nope`, ``} {
+		msg, err = h.nc.RequestWithContext(ctx, node.UserGetSubject, []byte(bad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg.Header.Get(micro.ErrorCodeHeader) != "400" {
+			t.Errorf("NATS lookup %q: headers %v, want error 400", bad, msg.Header)
+		}
+	}
 	h.checkSeqs()
+}
+
+// Reads racing with shutdown get ErrClosed, never a panic.
+func TestReadsAfterClose(t *testing.T) {
+	h := newHarness(t)
+	c := h.node.Cluster()
+	h.stop()
+	if _, err := c.User("u42"); !errors.Is(err, cluster.ErrClosed) {
+		t.Errorf("User after close: %v", err)
+	}
+	if _, err := c.TierCounts(); !errors.Is(err, cluster.ErrClosed) {
+		t.Errorf("TierCounts after close: %v", err)
+	}
+	if err := c.Ready(); !errors.Is(err, cluster.ErrClosed) {
+		t.Errorf("Ready after close: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }
