@@ -37,7 +37,11 @@ type Config struct {
 	MaxBatchBytes int           // most payload bytes in one Raft entry; default 4 MiB
 	MaxInflight   int           // pipelined proposals per shard; default 8
 	TickInterval  time.Duration // how often the leader proposes Tick{now}; default 1s
-	TrimInterval  time.Duration // least time between outbox trims; default 100ms
+	// MaxTimersPerTick bounds the timers one tick fires and the dedupe entries
+	// it expires (memory and apply time of one entry); a backlog is worked off
+	// by further ticks at once. Default 10 000.
+	MaxTimersPerTick int
+	TrimInterval     time.Duration // least time between outbox trims; default 100ms
 
 	ProposeTimeout    time.Duration // Raft Apply enqueue timeout; default 10s
 	ElectionTimeout   time.Duration // Raft heartbeat and election timeout; default 500ms
@@ -62,7 +66,7 @@ func DefaultConfig() Config {
 	a.Capacity = 50_000
 	return Config{
 		NodeID: "strata-1", DataDir: "strata-data", Shards: 8,
-		MaxBatch: 1000, MaxBatchBytes: 4 << 20, MaxInflight: 8,
+		MaxBatch: 1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
 		ProposeTimeout: 10 * time.Second, ElectionTimeout: 500 * time.Millisecond,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 10240,
@@ -96,6 +100,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cluster: max batch %d: want 1..%d", c.MaxBatch, maxEventsPerCommand)
 	case c.MaxBatchBytes < 64<<10:
 		return fmt.Errorf("cluster: max batch bytes %d: want ≥ 65536", c.MaxBatchBytes)
+	case c.MaxTimersPerTick < 1:
+		return fmt.Errorf("cluster: max timers per tick %d: want ≥ 1", c.MaxTimersPerTick)
 	case c.MaxInflight < 1:
 		return fmt.Errorf("cluster: max inflight %d: want ≥ 1", c.MaxInflight)
 	case c.SnapshotThreshold < 1:

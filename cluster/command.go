@@ -16,7 +16,7 @@ import (
 //	byte 1 (version) · byte kind · varint now · kind-specific body
 //	ingest: uvarint prevSeq · uvarint lastSeq · uvarint n · n × event
 //	event:  uvarint seq · varint stored(ms) · str id · str user · str type · varint ts · varint amount · str props
-//	tick:   (no body)
+//	tick:   uvarint limit
 //	trim:   uvarint upTo
 //
 // str is uvarint length + bytes.
@@ -58,6 +58,7 @@ type command struct {
 	LastSeq uint64 // ingest: the cursor after this entry (covers dead-lettered messages too)
 	Events  []ingested
 	UpTo    uint64 // trim
+	Limit   uint64 // tick: most timers fired and dedupe entries expired (0: no limit)
 }
 
 const (
@@ -93,9 +94,12 @@ func appendIngest(b []byte, now int64, prevSeq, lastSeq uint64, events []ingeste
 	return b
 }
 
-func appendTick(b []byte, now int64) []byte {
+// appendTick encodes a tick. The limit travels in the entry so that every
+// replica stops at the same timer whatever its own configuration.
+func appendTick(b []byte, now int64, limit uint64) []byte {
 	b = append(b, commandVersion, byte(kindTick))
-	return binary.AppendVarint(b, now)
+	b = binary.AppendVarint(b, now)
+	return binary.AppendUvarint(b, limit)
 }
 
 func appendTrim(b []byte, now int64, upTo uint64) []byte {
@@ -195,6 +199,7 @@ func decodeCommand(data []byte) (command, error) {
 			c.Events = append(c.Events, e)
 		}
 	case kindTick:
+		c.Limit = d.uvarint("limit")
 	case kindTrim:
 		c.UpTo = d.uvarint("up to")
 	default:

@@ -18,7 +18,7 @@ func encodeCommand(b []byte, c *command) []byte {
 	case kindIngest:
 		return appendIngest(b, c.Now, c.PrevSeq, c.LastSeq, c.Events)
 	case kindTick:
-		return appendTick(b, c.Now)
+		return appendTick(b, c.Now, c.Limit)
 	case kindTrim:
 		return appendTrim(b, c.Now, c.UpTo)
 	}
@@ -191,10 +191,10 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"kind 255", withByte(valid, 1, 255)},
 		{"unknown kind without body", []byte{commandVersion, 9}},
 		{"ingest trailing byte", append(append([]byte(nil), valid...), 0)},
-		{"tick trailing byte", append(appendTick(nil, 1), 0)},
+		{"tick trailing byte", append(appendTick(nil, 1, 0), 0)},
 		{"trim trailing bytes", append(appendTrim(nil, 1, 2), 1, 2, 3)},
-		{"negative now", appendTick(nil, -1)},
-		{"now beyond MaxInt64/2", appendTick(nil, math.MaxInt64/2+1)},
+		{"negative now", appendTick(nil, -1, 0)},
+		{"now beyond MaxInt64/2", appendTick(nil, math.MaxInt64/2+1, 0)},
 		{"now MinInt64", appendTrim(nil, math.MinInt64, 1)},
 		{"overlong now", append([]byte{commandVersion, byte(kindTick)}, overlong...)},
 		{"overlong upTo", append([]byte{commandVersion, byte(kindTrim), 2}, overlong...)},

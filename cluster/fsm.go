@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -193,7 +194,7 @@ func (f *FSM) applyCommand(l *raft.Log) error {
 	case kindIngest:
 		return f.applyIngest(&cmd)
 	case kindTick:
-		f.applyTick()
+		return f.applyTick(cmd.Limit)
 	case kindTrim:
 		if cmd.UpTo > f.meta.OutboxTrimmed && cmd.UpTo < f.meta.OutboxNext {
 			f.writeBatch().TrimOutbox(cmd.UpTo)
@@ -308,32 +309,56 @@ func (f *FSM) saveUser(user string, s *scoring.State, oldDue int64) error {
 	return nil
 }
 
-// reminders adapts the shard's timer index to the actor runtime.
-type reminders struct{ store *storage.Shard }
-
-func (r reminders) Due(upTo int64, fn func(key string, due int64) error) error {
-	return r.store.DueTimers(upTo, func(due int64, user string) error { return fn(user, due) })
+// reminders adapts the shard's timer index to the actor runtime; it stops
+// after limit timers (0: no limit) before activating the next user.
+type reminders struct {
+	store *storage.Shard
+	limit uint64
+	fired *uint64
 }
 
-func (f *FSM) applyTick() {
+var errTickBudget = errors.New("cluster: tick budget spent")
+
+func (r reminders) Due(upTo int64, fn func(key string, due int64) error) error {
+	return r.store.DueTimers(upTo, func(due int64, user string) error {
+		if r.limit > 0 && *r.fired == r.limit {
+			return errTickBudget
+		}
+		*r.fired++
+		return fn(user, due)
+	})
+}
+
+// ErrTickBacklog is the response to a tick that left due timers or expired
+// dedupe entries for the next tick (its limit was reached).
+var ErrTickBacklog = errors.New("cluster: tick limit reached, more is due")
+
+func (f *FSM) applyTick(limit uint64) error {
 	f.commit() // the timer index must include everything applied so far
-	err := actor.FireDue(f.host, reminders{f.store}, f.now, func(user string, s *scoring.State, due int64) error {
+	var fired uint64
+	err := actor.FireDue(f.host, reminders{f.store, limit, &fired}, f.now, func(user string, s *scoring.State, due int64) error {
 		f.trans = f.cfg.Model.Advance(s, f.now, f.trans[:0])
 		f.origin = 0
 		f.cfg.Metrics.TimersFired.Inc()
 		f.cfg.Metrics.TimerLag.Observe(float64(f.now-due) / 1000)
 		return f.saveUser(user, s, due)
 	})
-	if err != nil {
+	backlog := errors.Is(err, errTickBudget)
+	if err != nil && !backlog {
 		f.fatal("fire timers", err)
 	}
-	if _, err := f.writeBatch().ExpireEvents(f.now); err != nil {
+	expired, err := f.writeBatch().ExpireEvents(f.now, int(limit))
+	if err != nil {
 		f.fatal("expire dedupe set", err)
 	}
 	// Dedupe lookups read committed state: commit the expiry now, or an event
 	// later in this ApplyBatch would still see the expired ID and replicas that
 	// batch entries differently would diverge.
 	f.commit()
+	if backlog || limit > 0 && uint64(expired) >= limit {
+		return ErrTickBacklog
+	}
+	return nil
 }
 
 // Snapshot implements raft.FSM. It runs on the FSM goroutine between applies:

@@ -409,7 +409,7 @@ func TestFSMSkipsAppliedAndNonCommandEntries(t *testing.T) {
 	h := shardHash(t, f)
 	// The same indexes with other content are ignored: they were applied.
 	again := []*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0+1, 0, 9,
-		[]ingested{{Seq: 9, Event: ev("u1", "z", scoring.TypePurchase, t0, 1_000)}})}, {Index: 3, Term: 1, Type: raft.LogCommand, Data: appendTick(nil, t0+40*scoring.Day)}}
+		[]ingested{{Seq: 9, Event: ev("u1", "z", scoring.TypePurchase, t0, 1_000)}})}, {Index: 3, Term: 1, Type: raft.LogCommand, Data: appendTick(nil, t0+40*scoring.Day, 0)}}
 	f.ApplyBatch(again)
 	f.Apply(again[0])
 	if shardHash(t, f) != h || !metaEqual(f.Meta(), m) {
@@ -719,5 +719,53 @@ func TestFSMRejectsCursorGap(t *testing.T) {
 	}
 	if v, _ := f.User("u"); v.Events != 3 {
 		t.Fatalf("events %d after an overlapping re-proposal, want 3", v.Events)
+	}
+}
+
+// A tick fires at most its limit of timers and says so; further ticks finish
+// the work, and the users end exactly as after one unlimited tick (the exact
+// deadlines travel in the transitions, not the tick's time).
+func TestFSMTickLimit(t *testing.T) {
+	t0 := testStart
+	const users = 25
+	var evs []ingested
+	for i := range users {
+		evs = append(evs, sampleEvent(uint64(i+1), "e", fmt.Sprintf("u%02d", i), "login", t0, 0, ""))
+	}
+	build := func(t *testing.T) *FSM {
+		f := newTestFSM(t, storagetest.Open(t))
+		f.ApplyBatch([]*raft.Log{{Index: 1, Term: 1, Type: raft.LogCommand, Data: appendIngest(nil, t0, 0, users, evs)}})
+		return f
+	}
+	later := t0 + 8*scoring.Day // every user's idle ≥ 7 d deadline has passed
+
+	limited := build(t)
+	var got []error
+	for i := uint64(2); i <= 4; i++ {
+		resp := limited.ApplyBatch([]*raft.Log{{Index: i, Term: 1, Type: raft.LogCommand, Data: appendTick(nil, later, 10)}})
+		err, _ := resp[0].(error)
+		got = append(got, err)
+	}
+	if !errors.Is(got[0], ErrTickBacklog) || !errors.Is(got[1], ErrTickBacklog) || got[2] != nil {
+		t.Fatalf("tick responses %v, want backlog, backlog, nil", got)
+	}
+
+	whole := build(t)
+	if resp := whole.ApplyBatch([]*raft.Log{{Index: 2, Term: 1, Type: raft.LogCommand, Data: appendTick(nil, later, 0)}}); resp[0] != nil {
+		t.Fatalf("unlimited tick: %v", resp[0])
+	}
+	for i := range users {
+		u := fmt.Sprintf("u%02d", i)
+		a, errA := limited.User(u)
+		b, errB := whole.User(u)
+		if errA != nil || errB != nil {
+			t.Fatal(errA, errB)
+		}
+		if a.Tiers["lifecycle"] != "silent" || fmt.Sprint(a.Tiers) != fmt.Sprint(b.Tiers) || a.Scores != b.Scores {
+			t.Errorf("%s: limited ticks %v %+v, one tick %v %+v", u, a.Tiers, a.Scores, b.Tiers, b.Scores)
+		}
+	}
+	if a, b := limited.Meta(), whole.Meta(); a.OutboxNext != b.OutboxNext || fmt.Sprint(a.Counts) != fmt.Sprint(b.Counts) {
+		t.Errorf("limited: outbox %d counts %v; whole: outbox %d counts %v", a.OutboxNext, a.Counts, b.OutboxNext, b.Counts)
 	}
 }

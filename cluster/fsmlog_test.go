@@ -131,7 +131,7 @@ func (b *entryBuilder) ingest(now int64, evs ...scoring.Event) *raft.Log {
 	return b.log(appendIngest(nil, now, 0, b.seq, in))
 }
 
-func (b *entryBuilder) tick(now int64) *raft.Log { return b.log(appendTick(nil, now)) }
+func (b *entryBuilder) tick(now int64) *raft.Log { return b.log(appendTick(nil, now, 0)) }
 
 func (b *entryBuilder) trim(now int64, upTo uint64) *raft.Log {
 	return b.log(appendTrim(nil, now, upTo))
@@ -223,7 +223,7 @@ func (g *logGen) step() {
 			step = 8*scoring.Day + r.Int64N(30*scoring.Day) // long outage: silent, churned, dedupe expiry
 		}
 		g.now += step
-		g.add(raft.LogCommand, appendTick(nil, g.now))
+		g.add(raft.LogCommand, appendTick(nil, g.now, 0))
 	case p < 94:
 		if g.opts.NoTrims {
 			return
@@ -234,7 +234,7 @@ func (g *logGen) step() {
 	case p < 98:
 		g.add(raft.LogConfiguration, []byte("configuration"))
 	default: // undecodable: skipped the same way everywhere
-		bad := appendTick(nil, g.now)
+		bad := appendTick(nil, g.now, 0)
 		bad[0] = 7
 		g.add(raft.LogCommand, bad)
 	}

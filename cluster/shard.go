@@ -133,7 +133,7 @@ func (s *Shard) restoreIfBehind() error {
 	if err != nil || len(list) == 0 {
 		return err
 	}
-	if list[0].Index <= s.fsm.Meta().AppliedIndex {
+	if !s.behind(list[0].Index) {
 		return nil
 	}
 	_, rc, err := s.snaps.Open(list[0].ID)
@@ -143,6 +143,24 @@ func (s *Shard) restoreIfBehind() error {
 	s.cfg.Logger.Info("state behind newest snapshot, restoring", "shard", s.cfg.ID,
 		"applied", s.fsm.Meta().AppliedIndex, "snapshot", list[0].Index)
 	return s.fsm.Restore(rc)
+}
+
+// behind reports whether the FSM lacks an entry at or below snapIndex. Raft
+// counts barrier and no-op entries in a snapshot's index but never hands them
+// to the FSM, so a gap made only of those is not "behind"; an entry missing
+// from the log (compacted) might have been a command, so it is.
+func (s *Shard) behind(snapIndex uint64) bool {
+	store := s.cfg.DB.RaftStore(s.cfg.ID)
+	for i := s.fsm.Meta().AppliedIndex + 1; i <= snapIndex; i++ {
+		var l raft.Log
+		if err := store.GetLog(i, &l); err != nil {
+			return true
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return true
+		}
+	}
+	return false
 }
 
 // ID is the shard number.
@@ -254,9 +272,18 @@ func (s *Shard) tickLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := s.cfg.Clock.Now().UnixMilli()
-			if err := s.propose(appendTick(nil, now)).Error(); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("tick failed", "shard", s.cfg.ID, "error", err)
+			for ctx.Err() == nil { // tick again at once while the FSM reports a backlog
+				now := s.cfg.Clock.Now().UnixMilli()
+				f := s.propose(appendTick(nil, now, uint64(s.cfg.Config.MaxTimersPerTick)))
+				if err := f.Error(); err != nil {
+					if ctx.Err() == nil {
+						s.cfg.Logger.Warn("tick failed", "shard", s.cfg.ID, "error", err)
+					}
+					break
+				}
+				if err, _ := f.Response().(error); !errors.Is(err, ErrTickBacklog) {
+					break
+				}
 			}
 		}
 	}

@@ -86,7 +86,7 @@ func ensureStreams(ctx context.Context, js jetstream.JetStream, cfg *Config) err
 		Subjects:    []string{DLQPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		MaxAge:      cfg.DLQMaxAge,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  cfg.TransitionsDuplicateWindow, // dlq:<seq> ids absorb re-publication after a restart
 		Replicas:    cfg.StreamReplicas,
 	}} {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {

@@ -109,6 +109,7 @@ type fileConfig struct {
 
 	TickInterval               *string `hcl:"tick_interval,optional"`
 	MaxBatch                   *int    `hcl:"max_batch,optional"`
+	MaxTimersPerTick           *int    `hcl:"max_timers_per_tick,optional"`
 	DedupeWindow               *string `hcl:"dedupe_window,optional"`
 	EventsMaxAge               *string `hcl:"events_max_age,optional"`
 	TransitionsDuplicateWindow *string `hcl:"transitions_duplicate_window,optional"`
@@ -149,6 +150,9 @@ func (c *Config) LoadFile(path string) error {
 	}
 	if f.MaxBatch != nil {
 		next.Cluster.MaxBatch = *f.MaxBatch
+	}
+	if f.MaxTimersPerTick != nil {
+		next.Cluster.MaxTimersPerTick = *f.MaxTimersPerTick
 	}
 	if f.ResidentUsers != nil {
 		next.Cluster.Actors.Capacity = *f.ResidentUsers

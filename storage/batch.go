@@ -82,10 +82,12 @@ func (b *Batch) PutEvent(user, id string, expires int64) {
 }
 
 // ExpireEvents deletes every dedupe entry whose expiry is ≤ upTo and its
-// index entries, and returns how many dedupe entries it deleted. It reads
+// index entries, and returns how many dedupe entries it deleted. It looks at
+// no more than max index entries, oldest first (max ≤ 0: all); the rest wait
+// for a later call, so one call's batch stays bounded. It reads
 // committed state only: call it before PutEvent in a batch, or an entry put
 // earlier in this batch with a later expiry may be deleted.
-func (b *Batch) ExpireEvents(upTo int64) (n int, err error) {
+func (b *Batch) ExpireEvents(upTo int64, max int) (n int, err error) {
 	if err := b.check(); err != nil {
 		return 0, err
 	}
@@ -97,7 +99,12 @@ func (b *Batch) ExpireEvents(upTo int64) (n int, err error) {
 	lower, _ := kindBounds(spaceFSM, s.id, kindExpiry)
 	upper := tsUpper(s.id, kindExpiry, upTo)
 	var ek []byte
+	scanned := 0
 	err = scanReader(s.db.pdb, lower, upper, func(k, _ []byte) error {
+		if max > 0 && scanned == max {
+			return errStop
+		}
+		scanned++
 		if len(k) < kindPrefixLen+8 {
 			return fmt.Errorf("%w: expiry key %x", ErrCorrupt, k)
 		}

@@ -21,7 +21,7 @@
 //	m, _ := sh.Meta()
 //	if entry.Index <= m.AppliedIndex { skip }   // re-applied log after restart
 //	b := sh.NewBatch(); defer b.Close()
-//	b.ExpireEvents(now - 7 days)                // before PutEvent
+//	b.ExpireEvents(now, max)                     // before PutEvent
 //	b.PutUser(user, state); b.PutEvent(user, id, now + 7 days)
 //	b.SetTimer(user, oldDue, newDue); b.AppendOutbox(m.OutboxNext, rec)
 //	m.AppliedIndex = entry.Index; b.PutMeta(m)

@@ -131,7 +131,7 @@ func TestEvents(t *testing.T) {
 		t.Helper()
 		b := sh.NewBatch()
 		defer b.Close()
-		n, err := b.ExpireEvents(upTo)
+		n, err := b.ExpireEvents(upTo, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -288,4 +288,35 @@ func TestConcurrentReadsAndWrites(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
+}
+
+// ExpireEvents looks at no more than max index entries, oldest first.
+func TestExpireEventsLimit(t *testing.T) {
+	sh := storagetest.Open(t).Shard(0)
+	commit(t, sh, func(b *storage.Batch) {
+		for i := range 5 {
+			b.PutEvent("u", string(rune('a'+i)), int64(10*(i+1)))
+		}
+	})
+	var got []int
+	for range 3 {
+		b := sh.NewBatch()
+		n, err := b.ExpireEvents(100, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(false); err != nil {
+			t.Fatal(err)
+		}
+		b.Close()
+		got = append(got, n)
+	}
+	if !reflect.DeepEqual(got, []int{2, 2, 1}) {
+		t.Fatalf("expired per call %v, want [2 2 1]", got)
+	}
+	for i, want := range []bool{false, false, false, false, false} {
+		if ok, _ := sh.HasEvent("u", string(rune('a'+i))); ok != want {
+			t.Errorf("event %c present %v", 'a'+i, ok)
+		}
+	}
 }
