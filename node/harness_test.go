@@ -37,8 +37,11 @@ type harness struct {
 	tune  func(*node.Config) // adjusts the config before each start
 }
 
-func newHarness(t testing.TB) *harness {
-	h := &harness{t: t, dir: t.TempDir(), clock: clocktest.New(t0)}
+func newHarness(t testing.TB) *harness { return newHarnessWith(t, nil) }
+
+// newHarnessWith starts a node whose config tune adjusts (on every start).
+func newHarnessWith(t testing.TB, tune func(*node.Config)) *harness {
+	h := &harness{t: t, dir: t.TempDir(), clock: clocktest.New(t0), tune: tune}
 	h.start()
 	t.Cleanup(h.stop)
 	return h

@@ -11,7 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strata-io/strata/cluster"
-	"github.com/strata-io/strata/cluster/clocktest"
 	"github.com/strata-io/strata/node"
 )
 
@@ -196,13 +195,10 @@ func grep(body, word string) string {
 // the stream's duplicate window (here its 100 ms minimum) has passed and the
 // outbox was never trimmed: the leader checks the stream before re-publishing.
 func TestNoRepublishBeyondDuplicateWindow(t *testing.T) {
-	h := &harness{t: t, dir: t.TempDir(), clock: clocktest.New(t0)}
-	h.tune = func(cfg *node.Config) {
+	h := newHarnessWith(t, func(cfg *node.Config) {
 		cfg.Cluster.TransitionsDuplicateWindow = 100 * time.Millisecond
 		cfg.Cluster.TrimInterval = time.Hour // nothing trimmed: the whole outbox is the tail
-	}
-	h.start()
-	t.Cleanup(h.stop)
+	})
 	l := newLoad(20, 5)
 	publishAll(h.js, l, 0, len(l.data), 0, nil)
 	for u := range l.users {
