@@ -54,6 +54,7 @@ type Report struct {
 	AppliedPerSecond float64 `json:"applied_per_second"` // events/s publish → applied
 	Applied          int64   `json:"applied"`            // events Strata applied
 	TieredUsers      int64   `json:"tiered_users"`       // users placed in the value dimension
+	PebbleDiskBytes  int64   `json:"pebble_disk_bytes"`  // state, dedupe set, Raft log on disk at the end
 }
 
 var eventTypes = []string{"view", "view", "view", "login", "interaction", "task", "purchase", "coupon", "referral", "support"}
@@ -162,6 +163,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	for _, c := range counts["value"] {
 		r.TieredUsers += c
+	}
+	if r.PebbleDiskBytes, err = counter(n, "strata_pebble_disk_bytes"); err != nil {
+		return r, err
 	}
 	if r.Applied != int64(cfg.Events) {
 		return r, fmt.Errorf("bench: applied %d events, sent %d", r.Applied, cfg.Events)

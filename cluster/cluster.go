@@ -47,7 +47,7 @@ type Config struct {
 	ElectionTimeout   time.Duration // Raft heartbeat and election timeout; default 500ms
 	SnapshotThreshold uint64        // log entries between snapshots; default 16384
 	SnapshotInterval  time.Duration // how often Raft checks for a snapshot; default 2m
-	TrailingLogs      uint64        // log entries kept after a snapshot; default 10240
+	TrailingLogs      uint64        // log entries kept after a snapshot; default 2048 (entries hold up to MaxBatch events)
 
 	DedupeWindow               time.Duration // how long an event ID is remembered per user; default 7 days
 	EventsMaxAge               time.Duration // STRATA_EVENTS retention; default 7 days
@@ -69,7 +69,7 @@ func DefaultConfig() Config {
 		MaxBatch: 1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
 		ProposeTimeout: 10 * time.Second, ElectionTimeout: 500 * time.Millisecond,
-		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 10240,
+		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
 		DedupeWindow: 7 * 24 * time.Hour, EventsMaxAge: 7 * 24 * time.Hour,
 		TransitionsMaxAge: 7 * 24 * time.Hour, TransitionsDuplicateWindow: 10 * time.Minute,
 		DLQMaxAge: 30 * 24 * time.Hour, StreamReplicas: 1,

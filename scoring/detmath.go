@@ -69,6 +69,9 @@ func detExp(x float64) float64 {
 	switch {
 	case hx >= 0x3fd62e42: // |x| > ln2/2: x = k·ln2 + r, r = hi − lo, |r| ≤ ln2/2
 		if hx < 0x3ff0a2b2 { // |x| < 1.5·ln2: k = ±1
+			if x == 1 {
+				return math.E // the formula gives e 1 ulp high (as in msun)
+			}
 			if x > 0 {
 				hi, lo, k = x-dmLn2Hi, dmLn2Lo, 1
 			} else {
@@ -191,7 +194,7 @@ func detLog(x float64) float64 {
 	t1 := float64(w * (logLg2 + float64(w*(logLg4+float64(w*logLg6)))))
 	t2 := float64(z * (logLg1 + float64(w*(logLg3+float64(w*(logLg5+float64(w*logLg7)))))))
 	r := t2 + t1
-	if (hx-0x6147a)|(0x6b851-hx) > 0 { // 1+f outside about [1.38, 1.42]... see msun: mantissa far from √2
+	if (hx-0x6147a)|(0x6b851-hx) > 0 { // mantissa of x in about [1.38, 1.42]: |f| near its largest
 		hfsq := float64(float64(0.5*f) * f)
 		if k == 0 {
 			return f - (hfsq - float64(s*(hfsq+r)))

@@ -106,7 +106,8 @@ func durName(ms int64) string {
 }
 
 // logit maps a fraud_risk threshold (0 < T ≤ 100) to σ⁻¹(T/100); 100 maps to +Inf.
-func logit(t float64) float64 { return math.Log(t / (100 - t)) }
+// It uses detLog, not math.Log, so every replica places tiers identically.
+func logit(t float64) float64 { return detLog(t / (100 - t)) }
 
 func num(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -297,9 +298,10 @@ func (m *Model) fold(s *State, e *Event, now int64) {
 	}
 }
 
-// decay is 2^(−age/halfLife).
+// decay is 2^(−age/halfLife), computed with detExp2 (not math.Exp2) so that
+// every replica computes the same bits.
 func decay(age int64, halfLife float64) float64 {
-	return math.Exp2(-float64(age) / halfLife)
+	return detExp2(-float64(age) / halfLife)
 }
 
 // computeDue computes NextDue from scratch.

@@ -54,7 +54,9 @@ func (m *Model) fraudZ(in fraudInputs) float64 {
 		float64(m.fraudRatio*in.ratio) + float64(m.fraudBur*float64(in.peak))
 }
 
-func sigmoid(z float64) float64 { return 1 / (1 + math.Exp(-z)) }
+// sigmoid is σ(z) = 1/(1+e^(−z)), with detExp (not math.Exp) so that every
+// replica computes the same bits.
+func sigmoid(z float64) float64 { return 1 / (1 + detExp(-z)) }
 
 // riskTier places a fraud logit z. fraud_risk = 100·σ(z) ≥ T exactly when
 // z ≥ ln(T/(100−T)), so tiers are decided on z against thresholds computed

@@ -47,6 +47,7 @@ events/s. Fails if Strata lost or double-counted any event.`,
 				fmt.Printf("publish   %8.2fs  %10.0f events/s\n", r.PublishSeconds, r.PublishPerSecond)
 				fmt.Printf("applied   %8.2fs  %10.0f events/s (publish → applied)\n", r.AppliedSeconds, r.AppliedPerSecond)
 				fmt.Printf("check     applied %d, users tiered %d\n", r.Applied, r.TieredUsers)
+				fmt.Printf("disk      %.1f MiB in Pebble\n", float64(r.PebbleDiskBytes)/(1<<20))
 			}
 			return err
 		},
