@@ -3,7 +3,6 @@ package cluster
 import (
 	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/strata-io/strata/scoring"
 )
@@ -211,7 +210,7 @@ func decodeCommand(data []byte) (command, error) {
 	if len(d.b) != 0 {
 		return command{}, fmt.Errorf("%w: %d trailing bytes", ErrBadCommand, len(d.b))
 	}
-	if c.Now < 0 || c.Now > math.MaxInt64/2 {
+	if c.Now < 0 || c.Now > scoring.MaxTime {
 		return command{}, fmt.Errorf("%w: now %d", ErrBadCommand, c.Now)
 	}
 	return c, nil

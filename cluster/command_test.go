@@ -74,7 +74,7 @@ func commandCases() []struct {
 			sampleEvent(105, "e1", "u1", "custom_type", 0, 0, `{}`),
 			sampleEvent(119, long, long, long, -1, -7, `{"nested":{"a":[1,2,3]},"s":"ü\u0000"}`),
 		}}},
-		{"ingest/extremes", command{Kind: kindIngest, Now: math.MaxInt64 / 2, LastSeq: math.MaxUint64, Events: []ingested{
+		{"ingest/extremes", command{Kind: kindIngest, Now: scoring.MaxTime, LastSeq: math.MaxUint64, Events: []ingested{
 			{Seq: math.MaxUint64, Stored: math.MinInt64, Event: scoring.Event{ID: "a", User: "b", Type: "c",
 				TS: math.MaxInt64, Amount: math.MinInt64}},
 			{Seq: 0, Stored: math.MaxInt64, Event: scoring.Event{ID: "", User: "", Type: "", TS: math.MinInt64, Amount: math.MaxInt64}},
@@ -84,7 +84,7 @@ func commandCases() []struct {
 		}}},
 		{"tick/zero", command{Kind: kindTick}},
 		{"tick/now", command{Kind: kindTick, Now: now}},
-		{"tick/max", command{Kind: kindTick, Now: math.MaxInt64 / 2}},
+		{"tick/max", command{Kind: kindTick, Now: scoring.MaxTime}},
 		{"trim/zero", command{Kind: kindTrim, Now: now}},
 		{"trim/some", command{Kind: kindTrim, Now: now, UpTo: 12345}},
 		{"trim/max", command{Kind: kindTrim, Now: now, UpTo: math.MaxUint64}},
@@ -194,7 +194,7 @@ func TestDecodeCommandRejects(t *testing.T) {
 		{"tick trailing byte", append(appendTick(nil, 1, 0), 0)},
 		{"trim trailing bytes", append(appendTrim(nil, 1, 2), 1, 2, 3)},
 		{"negative now", appendTick(nil, -1, 0)},
-		{"now beyond MaxInt64/2", appendTick(nil, math.MaxInt64/2+1, 0)},
+		{"now beyond scoring.MaxTime", appendTick(nil, scoring.MaxTime+1, 0)},
 		{"now MinInt64", appendTrim(nil, math.MinInt64, 1)},
 		{"overlong now", append([]byte{commandVersion, byte(kindTick)}, overlong...)},
 		{"overlong upTo", append([]byte{commandVersion, byte(kindTrim), 2}, overlong...)},

@@ -347,7 +347,7 @@ func (f *FSM) applyTick(limit uint64) error {
 	if err != nil && !backlog {
 		f.fatal("fire timers", err)
 	}
-	expired, err := f.writeBatch().ExpireEvents(f.now, int(limit))
+	_, moreExpired, err := f.writeBatch().ExpireEvents(f.now, int(limit))
 	if err != nil {
 		f.fatal("expire dedupe set", err)
 	}
@@ -355,7 +355,7 @@ func (f *FSM) applyTick(limit uint64) error {
 	// later in this ApplyBatch would still see the expired ID and replicas that
 	// batch entries differently would diverge.
 	f.commit()
-	if backlog || limit > 0 && uint64(expired) >= limit {
+	if backlog || moreExpired {
 		return ErrTickBacklog
 	}
 	return nil

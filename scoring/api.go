@@ -8,6 +8,11 @@ import "time"
 // Day is one UTC day in milliseconds. All scoring time is Unix milliseconds (UTC).
 const Day int64 = 86_400_000
 
+// MaxTime bounds every instant scoring stores or accepts (2^53 ms, about
+// year 287 000): sums of an instant and any window then never overflow, and a
+// decoded state with times outside [0, MaxTime] is rejected as corrupt.
+const MaxTime int64 = 1 << 53
+
 // Event is one validated user event, as carried in the Raft log.
 type Event struct {
 	ID     string // 1–128 bytes, unique per user

@@ -286,9 +286,46 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))
 	}
+	if r.err == nil {
+		s.checkTimes(&r)
+	}
 	if r.err != nil {
 		s.Reset()
 		return r.err
 	}
 	return nil
+}
+
+// checkTimes rejects instants outside [0, MaxTime] (days and minutes scaled
+// alike). Deadlines add windows to them and assume neither overflow nor
+// wrap-around: a corrupt state must fail here, not stall NextDue.
+func (s *State) checkTimes(r *stateReader) {
+	in := func(what string, v, unit int64) {
+		if r.err == nil && (v < 0 || v > MaxTime/unit) {
+			r.fail("%s %d outside [0, %d]", what, v, MaxTime/unit)
+		}
+	}
+	in("evalAt", s.evalAt, 1)
+	in("firstSeen", s.firstSeen, 1)
+	in("lastSeen", s.lastSeen, 1)
+	in("lastPurchase", s.lastPurchase, 1)
+	in("reactivatedUntil", s.reactivatedUntil, 1)
+	in("activityAt", s.activityAt, 1)
+	// The lists are strictly increasing (checked while decoding): their ends suffice.
+	if n := len(s.activeDays); n > 0 {
+		in("first active day", s.activeDays[0], Day)
+		in("last active day", s.activeDays[n-1], Day)
+	}
+	if n := len(s.money); n > 0 {
+		in("first money day", s.money[0].day, Day)
+		in("last money day", s.money[n-1].day, Day)
+	}
+	if n := len(s.coupons); n > 0 {
+		in("first coupon", s.coupons[0], 1)
+		in("last coupon", s.coupons[n-1], 1)
+	}
+	if n := len(s.minutes); n > 0 {
+		in("first minute", s.minutes[0].minute, minute)
+		in("last minute", s.minutes[n-1].minute, minute)
+	}
 }

@@ -133,7 +133,10 @@ func Decode(data []byte, subjectUser string, now int64, lim Limits) (Event, erro
 				return Event{}, syntaxError(&s, "expected a field name")
 			}
 			if esc {
-				key = unescape(key)
+				var lone bool
+				if key, lone = unescape(key); lone {
+					return Event{}, loneSurrogate("a field name")
+				}
 			}
 			f := fieldOf(key)
 			if f == 0 {
@@ -255,9 +258,16 @@ func stringValue(s *scanner, reason, name string) ([]byte, error) {
 		return nil, syntaxError(s, "invalid string")
 	}
 	if esc {
-		raw = unescape(raw)
+		var lone bool
+		if raw, lone = unescape(raw); lone {
+			return nil, loneSurrogate(name)
+		}
 	}
 	return raw, nil
+}
+
+func loneSurrogate(where string) error {
+	return invalid(ReasonInvalidUTF8, where+" escapes a lone UTF-16 surrogate")
 }
 
 // hasControl reports whether b (valid UTF-8) holds a C0 control, DEL or a C1
@@ -364,7 +374,10 @@ func decodeTS(s *scanner) (int64, error) {
 			return 0, syntaxError(s, "invalid string")
 		}
 		if esc {
-			raw = unescape(raw)
+			var lone bool
+			if raw, lone = unescape(raw); lone {
+				return 0, loneSurrogate("ts")
+			}
 		}
 		ms, ok := parseRFC3339(raw)
 		if !ok {

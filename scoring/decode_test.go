@@ -21,6 +21,8 @@ func TestDecodeValid(t *testing.T) {
 			Event{ID: "e1", User: "u42", Type: "purchase", TS: decodeNow, Amount: 60_000_000}},
 		{"integer ms", `{"id":"e1","user":"u42","type":"login","ts":1795168800000}`,
 			Event{ID: "e1", User: "u42", Type: "login", TS: decodeNow}},
+		{"surrogate pair escape", `{"id":"e\ud83d\ude00","user":"u42","type":"login","ts":1795168800000}`,
+			Event{ID: "e😀", User: "u42", Type: "login", TS: decodeNow}},
 		{"white space and field order", " \n\t{ \"ts\" : 1795168800000 , \"type\":\"view\",\"user\":\"u42\",\"id\":\"e1\" }\r\n",
 			Event{ID: "e1", User: "u42", Type: "view", TS: decodeNow}},
 		// 12:00:00.123456+02:00 = 10:00:00.123 UTC (sub-ms truncated)
@@ -112,6 +114,11 @@ func TestDecodeInvalid(t *testing.T) {
 		{"bad subject", obj(base), "", ReasonBadSubject},
 		{"too large", obj(base + `,"props":{"p":"` + strings.Repeat("x", 65536) + `"}`), "u42", ReasonTooLarge},
 		{"invalid utf8", "{\"id\":\"e\xff\",\"user\":\"u42\",\"type\":\"login\",\"ts\":1}", "u42", ReasonInvalidUTF8},
+		// Lone surrogates would all decode to U+FFFD, making distinct IDs equal.
+		{"lone high surrogate in id", `{"id":"\ud800","user":"u42","type":"login","ts":1}`, "u42", ReasonInvalidUTF8},
+		{"lone low surrogate in id", `{"id":"\udc00","user":"u42","type":"login","ts":1}`, "u42", ReasonInvalidUTF8},
+		{"reversed pair in user", `{"id":"e","user":"\udc00\ud800","type":"login","ts":1}`, "u42", ReasonInvalidUTF8},
+		{"lone surrogate in a key", `{"id":"e","user":"u42","type":"login","ts":1,"\ud800":1}`, "u42", ReasonInvalidUTF8},
 		{"not json", `hello`, "u42", ReasonNotJSON},
 		{"white space only", "  \n", "u42", ReasonNotJSON},
 		{"truncated", `{"id":"e1","user":"u4`, "u42", ReasonNotJSON},

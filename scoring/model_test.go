@@ -598,9 +598,10 @@ func TestParams(t *testing.T) {
 	bad.RiskWatch = 90
 	bad.ValueLongTail = -5
 	bad.CouponKeep = 0
+	bad.FraudBurst = -0.1 // a negative fraud weight would let risk rise when inputs age out, which timers assume never happens
 	_, err = NewModel(bad)
 	for _, want := range []string{`Weights["view"] = -1`, "HalfLife = 0s", "SilentAfter = 960h0m0s must be < ChurnedAfter",
-		"MonetaryDays = 0", "FraudCoupon = NaN", "RiskWatch = 90", "ValueLongTail = -5", "CouponKeep = 0"} {
+		"MonetaryDays = 0", "FraudCoupon = NaN", "RiskWatch = 90", "ValueLongTail = -5", "CouponKeep = 0", "FraudBurst = -0.1"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
 		}

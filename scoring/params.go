@@ -172,6 +172,17 @@ func (p Params) Validate() error {
 	} {
 		finite(c.name, c.v)
 	}
+	// Risk deadlines assume more coupons, refunds or bursts never lower the
+	// score (a normal user's risk can then only rise by a purchase leaving the
+	// refund window).
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"FraudCoupon", p.FraudCoupon}, {"FraudRefundRatio", p.FraudRefundRatio}, {"FraudBurst", p.FraudBurst}} {
+		if c.v < 0 {
+			bad("%s = %v, want >= 0", c.name, c.v)
+		}
+	}
 	if finite("ValueLongTail", p.ValueLongTail) && finite("ValueHighPotential", p.ValueHighPotential) {
 		if !(0 < p.ValueLongTail && p.ValueLongTail < p.ValueHighPotential && p.ValueHighPotential <= 9e15) {
 			bad("value bounds ValueLongTail = %v, ValueHighPotential = %v, want 0 < long tail < high potential <= 9e15",

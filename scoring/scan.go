@@ -92,9 +92,11 @@ func hex4(b []byte) rune {
 }
 
 // unescape decodes the escapes of a string body already validated by
-// scanString. A lone UTF-16 surrogate becomes U+FFFD, as in encoding/json.
-func unescape(raw []byte) []byte {
-	out := make([]byte, 0, len(raw))
+// scanString. lone is true when the body escapes a lone UTF-16 surrogate:
+// callers reject it (encoding/json would turn it into U+FFFD, making distinct
+// IDs such as "\ud800" and "\udc00" equal).
+func unescape(raw []byte) (out []byte, lone bool) {
+	out = make([]byte, 0, len(raw))
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if c != '\\' {
@@ -123,14 +125,14 @@ func unescape(raw []byte) []byte {
 				}
 			}
 			if 0xD800 <= r && r < 0xE000 {
-				r = utf8.RuneError
+				return nil, true
 			}
 			out = utf8.AppendRune(out, r)
 		default: // '"', '\\', '/'
 			out = append(out, raw[i])
 		}
 	}
-	return out
+	return out, false
 }
 
 // scanNumber reads a JSON number (RFC 8259 grammar) and returns its bytes.

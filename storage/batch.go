@@ -83,17 +83,18 @@ func (b *Batch) PutEvent(user, id string, expires int64) {
 
 // ExpireEvents deletes every dedupe entry whose expiry is ≤ upTo and its
 // index entries, and returns how many dedupe entries it deleted. It looks at
-// no more than max index entries, oldest first (max ≤ 0: all); the rest wait
-// for a later call, so one call's batch stays bounded. It reads
+// no more than max index entries, oldest first (max ≤ 0: all); more reports
+// that it stopped there and due entries may remain for a later call, so one
+// call's batch stays bounded. It reads
 // committed state only: call it before PutEvent in a batch, or an entry put
 // earlier in this batch with a later expiry may be deleted.
-func (b *Batch) ExpireEvents(upTo int64, max int) (n int, err error) {
+func (b *Batch) ExpireEvents(upTo int64, max int) (n int, more bool, err error) {
 	if err := b.check(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	s := b.s
 	if err := s.db.enter(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer s.db.leave()
 	lower, _ := kindBounds(spaceFSM, s.id, kindExpiry)
@@ -102,6 +103,7 @@ func (b *Batch) ExpireEvents(upTo int64, max int) (n int, err error) {
 	scanned := 0
 	err = scanReader(s.db.pdb, lower, upper, func(k, _ []byte) error {
 		if max > 0 && scanned == max {
+			more = true
 			return errStop
 		}
 		scanned++
@@ -134,9 +136,9 @@ func (b *Batch) ExpireEvents(upTo int64, max int) (n int, err error) {
 		return nil
 	})
 	if err != nil {
-		return n, fmt.Errorf("storage: expire events shard %d: %w", s.id, err)
+		return n, more, fmt.Errorf("storage: expire events shard %d: %w", s.id, err)
 	}
-	return n, nil
+	return n, more, nil
 }
 
 // SetTimer moves user's timer: deletes (old, user) if old ≠ 0 and adds

@@ -51,6 +51,10 @@ func (r *RaftStore) LastIndex() (uint64, error) {
 }
 
 func (r *RaftStore) bounds() (first, last uint64, err error) {
+	if err := r.db.enter(); err != nil { // cached or not, nothing answers after Close
+		return 0, 0, err
+	}
+	defer r.db.leave()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.mu.loaded {

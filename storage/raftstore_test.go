@@ -286,7 +286,10 @@ func TestClosed(t *testing.T) {
 	rs, sh := db.RaftStore(0), db.Shard(0)
 	b := sh.NewBatch()
 	b.PutUser("u", nil)
-	sn := sh.Snapshot() // left open: Close must release it
+	sn := sh.Snapshot()                       // left open: Close must release it
+	if _, err := rs.LastIndex(); err != nil { // bounds cached: must not answer after Close either
+		t.Fatal(err)
+	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +305,7 @@ func TestClosed(t *testing.T) {
 		"Restore":   sh.Restore(bytes.NewReader(nil)),
 	}
 	_, checks["FirstIndex"] = rs.FirstIndex()
+	_, checks["LastIndex"] = rs.LastIndex()
 	_, _, checks["User"] = sh.User("u", nil)
 	_, checks["Meta"] = sh.Meta()
 	_, checks["WriteTo"] = sn.WriteTo(io.Discard)

@@ -131,7 +131,10 @@ func TestEvents(t *testing.T) {
 		t.Helper()
 		b := sh.NewBatch()
 		defer b.Close()
-		n, err := b.ExpireEvents(upTo, 0)
+		n, more, err := b.ExpireEvents(upTo, 0)
+		if more {
+			t.Fatal("ExpireEvents without a limit reports more")
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -299,20 +302,22 @@ func TestExpireEventsLimit(t *testing.T) {
 		}
 	})
 	var got []int
+	var mores []bool
 	for range 3 {
 		b := sh.NewBatch()
-		n, err := b.ExpireEvents(100, 2)
+		n, more, err := b.ExpireEvents(100, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
+		mores = append(mores, more)
 		if err := b.Commit(false); err != nil {
 			t.Fatal(err)
 		}
 		b.Close()
 		got = append(got, n)
 	}
-	if !reflect.DeepEqual(got, []int{2, 2, 1}) {
-		t.Fatalf("expired per call %v, want [2 2 1]", got)
+	if !reflect.DeepEqual(got, []int{2, 2, 1}) || !reflect.DeepEqual(mores, []bool{true, true, false}) {
+		t.Fatalf("expired per call %v, more %v; want [2 2 1], [true true false]", got, mores)
 	}
 	for i, want := range []bool{false, false, false, false, false} {
 		if ok, _ := sh.HasEvent("u", string(rune('a'+i))); ok != want {
