@@ -15,6 +15,7 @@ echo "== go test -race"
 go test -race -count=1 -timeout 15m ./...
 echo "== fuzz (${fuzztime} each)"
 go test -run='^$' -fuzz='^FuzzDecode$' -fuzztime="$fuzztime" ./scoring
+go test -run='^$' -fuzz='^FuzzStateCodec$' -fuzztime="$fuzztime" ./scoring
 go test -run='^$' -fuzz='^FuzzDecodeCommand$' -fuzztime="$fuzztime" ./cluster
 go test -run='^$' -fuzz='^FuzzRestore$' -fuzztime="$fuzztime" ./storage
 echo "== strata bench --quick"
