@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	nc := node.DefaultConfig()
 	nc.DataDir, nc.Shards = dir, cfg.Shards
-	nc.HTTPAddr, nc.NATSListen = "127.0.0.1:0", "127.0.0.1:0"
+	nc.HTTPAddr, nc.NATSListen, nc.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	nc.LogLevel = "warn"
 	n, err := node.Start(ctx, nc)
 	if err != nil {

@@ -1,18 +1,12 @@
 package cluster
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/strata-io/strata/actor"
 	"github.com/strata-io/strata/scoring"
-	"github.com/strata-io/strata/storage"
 )
 
 // Clock tells the leader what time to stamp on entries. Apply never calls it.
@@ -31,7 +25,31 @@ var SystemClock Clock = systemClock{}
 type Config struct {
 	NodeID  string // Raft server ID of this node; required
 	DataDir string // snapshots go under DataDir/snapshots; required
-	Shards  int    // number of shards (Raft groups); default 8; fixed for the life of the data
+	Shards  int    // number of shards (Raft groups); default 8; fixed when the cluster forms
+
+	// RaftAddr is where the node's one Raft/cluster listener binds (all
+	// groups share it); default 127.0.0.1:7400. Advertise is the address
+	// other nodes dial (default: the bound address).
+	RaftAddr  string
+	Advertise string
+	// HTTPAddr is the node's HTTP API address, shown to operators.
+	HTTPAddr string
+	// Join lists members to ask to join; empty forms a new cluster (or
+	// restarts a member from its data).
+	Join []string
+	// Replicas is the replication factor R of every shard; default 3 (fewer
+	// while the cluster has fewer nodes). Fixed when the cluster forms.
+	Replicas int
+	// HeartbeatInterval: how often a node reports to the control leader;
+	// default 500ms. DownAfter: silence after which a node counts as down
+	// (no leaders or replicas moved to it); default 3s. ReplaceAfter:
+	// silence after which its replicas are re-created elsewhere; default 5m.
+	HeartbeatInterval time.Duration
+	DownAfter         time.Duration
+	ReplaceAfter      time.Duration
+	// ReconcileInterval: how often placement and shard membership are
+	// checked against each other; default 500ms.
+	ReconcileInterval time.Duration
 
 	MaxBatch      int           // most events in one Raft entry; default 1000
 	MaxBatchBytes int           // most payload bytes in one Raft entry; default 4 MiB
@@ -66,7 +84,10 @@ func DefaultConfig() Config {
 	a.Capacity = 50_000
 	return Config{
 		NodeID: "strata-1", DataDir: "strata-data", Shards: 8,
-		MaxBatch: 1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
+		RaftAddr: "127.0.0.1:7400", Replicas: 3,
+		HeartbeatInterval: 500 * time.Millisecond, DownAfter: 3 * time.Second, ReplaceAfter: 5 * time.Minute,
+		ReconcileInterval: 500 * time.Millisecond,
+		MaxBatch:          1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
 		ProposeTimeout: 10 * time.Second, ElectionTimeout: 500 * time.Millisecond,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
@@ -88,6 +109,8 @@ func (c *Config) Validate() error {
 		{"snapshot interval", c.SnapshotInterval}, {"dedupe window", c.DedupeWindow},
 		{"events max age", c.EventsMaxAge}, {"transitions max age", c.TransitionsMaxAge},
 		{"transitions duplicate window", c.TransitionsDuplicateWindow}, {"dlq max age", c.DLQMaxAge},
+		{"heartbeat interval", c.HeartbeatInterval}, {"down after", c.DownAfter},
+		{"replace after", c.ReplaceAfter}, {"reconcile interval", c.ReconcileInterval},
 	}
 	switch {
 	case c.NodeID == "":
@@ -106,6 +129,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cluster: max inflight %d: want ≥ 1", c.MaxInflight)
 	case c.SnapshotThreshold < 1:
 		return fmt.Errorf("cluster: snapshot threshold %d: want ≥ 1", c.SnapshotThreshold)
+	case c.RaftAddr == "":
+		return errors.New("cluster: raft address is empty")
+	case c.Replicas < 1 || c.Replicas > 7:
+		return fmt.Errorf("cluster: replicas %d: want 1..7", c.Replicas)
 	case c.StreamReplicas < 1 || c.StreamReplicas > 5:
 		return fmt.Errorf("cluster: stream replicas %d: want 1..5", c.StreamReplicas)
 	}
@@ -115,158 +142,4 @@ func (c *Config) Validate() error {
 		}
 	}
 	return c.Actors.Validate()
-}
-
-// Deps are the services a Cluster runs on; the node owns and closes them.
-type Deps struct {
-	DB      *storage.DB
-	Model   *scoring.Model
-	JS      jetstream.JetStream
-	Clock   Clock        // nil: SystemClock
-	Metrics *Metrics     // nil: unregistered
-	Logger  hclog.Logger // nil: no logs
-	// RaftLogger receives hashicorp/raft's logs (nil: Logger.Named("raft")).
-	// Raft is chatty at Info: nodes usually give it a higher level.
-	RaftLogger hclog.Logger
-}
-
-// Cluster is the set of shards this node holds. On a single node it holds
-// every shard as its only voter.
-type Cluster struct {
-	cfg    Config
-	deps   Deps
-	shards []*Shard
-
-	// mu guards closed: reads hold it shared so Close waits for them, and
-	// reads after Close get ErrClosed (HTTP and NATS handlers may outlive
-	// their servers' shutdown by a little).
-	mu     sync.RWMutex
-	closed bool
-}
-
-// Open creates Strata's streams if needed and starts every shard.
-func Open(ctx context.Context, cfg Config, deps Deps) (*Cluster, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	if deps.Clock == nil {
-		deps.Clock = SystemClock
-	}
-	if deps.Metrics == nil {
-		deps.Metrics = NewMetrics(nil)
-	}
-	if deps.Logger == nil {
-		deps.Logger = hclog.NewNullLogger()
-	}
-	if deps.RaftLogger == nil {
-		deps.RaftLogger = deps.Logger.Named("raft")
-	}
-	if err := ensureStreams(ctx, deps.JS, &cfg); err != nil {
-		return nil, err
-	}
-	c := &Cluster{cfg: cfg, deps: deps}
-	for i := 0; i < cfg.Shards; i++ {
-		s, err := openShard(shardConfig{
-			ID: uint16(i), NodeID: cfg.NodeID, Dir: raftDir(cfg.DataDir, uint16(i)),
-			DB: deps.DB, Model: deps.Model, JS: deps.JS, Clock: deps.Clock,
-			Metrics: deps.Metrics, Logger: deps.Logger, RaftLogger: deps.RaftLogger, Config: &c.cfg,
-		})
-		if err != nil {
-			_ = c.Close()
-			return nil, err
-		}
-		c.shards = append(c.shards, s)
-	}
-	return c, nil
-}
-
-// Close stops every shard (leader loops first, then Raft).
-func (c *Cluster) Close() error {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil
-	}
-	c.closed = true
-	c.mu.Unlock()
-	var errs []error
-	for _, s := range c.shards {
-		errs = append(errs, s.close())
-	}
-	return errors.Join(errs...)
-}
-
-// Shards returns the shards of this node.
-func (c *Cluster) Shards() []*Shard { return c.shards }
-
-// ShardFor returns the shard holding user.
-func (c *Cluster) ShardFor(user string) *Shard { return c.shards[ShardOf(user, c.cfg.Shards)] }
-
-// Ready returns nil once every shard has a leader whose ingest runs.
-func (c *Cluster) Ready() error {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return ErrClosed
-	}
-	for _, s := range c.shards {
-		if !s.HasLeader() {
-			return fmt.Errorf("shard %d has no leader", s.ID())
-		}
-		if s.IsLeader() && !s.Ingesting() {
-			return fmt.Errorf("shard %d is not ingesting", s.ID())
-		}
-	}
-	return nil
-}
-
-// User reads a user's state from the local replica of its shard.
-func (c *Cluster) User(user string) (UserView, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return UserView{}, ErrClosed
-	}
-	return c.ShardFor(user).FSM().User(user)
-}
-
-// TierCounts returns how many users are in each tier of each dimension.
-func (c *Cluster) TierCounts() (map[string]map[string]int64, error) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	if c.closed {
-		return nil, ErrClosed
-	}
-	dims := c.deps.Model.Dimensions()
-	out := make(map[string]map[string]int64, len(dims))
-	for _, d := range dims {
-		m := make(map[string]int64, len(d.Tiers))
-		for _, t := range d.Tiers {
-			m[t] = 0
-		}
-		out[d.Name] = m
-	}
-	for _, s := range c.shards {
-		counts := s.FSM().Meta().Counts
-		i := 0
-		for _, d := range dims {
-			for _, t := range d.Tiers {
-				if i < len(counts) {
-					out[d.Name][t] += counts[i]
-				}
-				i++
-			}
-		}
-	}
-	return out, nil
-}
-
-// Barrier waits until every shard has applied everything proposed so far.
-func (c *Cluster) Barrier(timeout time.Duration) error {
-	for _, s := range c.shards {
-		if err := s.Barrier(timeout); err != nil {
-			return fmt.Errorf("shard %d: %w", s.ID(), err)
-		}
-	}
-	return nil
 }

@@ -381,6 +381,8 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.host.Clear()
 	f.batch, f.dirty = nil, false
 	clear(f.seen)
+	f.cfg.Metrics.SnapshotRestores.Inc()
+	f.cfg.Logger.Info("restored shard from a snapshot", "shard", f.cfg.Shard)
 	return f.load(len(f.meta.Counts))
 }
 
@@ -407,6 +409,8 @@ type UserView struct {
 	AsOf         time.Time         `json:"as_of"`
 	Shard        uint16            `json:"shard"`
 	AppliedIndex uint64            `json:"applied_index"`
+	Node         string            `json:"node,omitempty"`        // the node whose replica answered
+	Consistency  string            `json:"consistency,omitempty"` // stale or strong
 }
 
 // User reads a user's committed state (stale-ok: as of the last commit).
@@ -441,3 +445,8 @@ func (f *FSM) User(user string) (UserView, error) {
 	}
 	return v, nil
 }
+
+// StateHash hashes the shard's state without AppliedIndex and Now (see
+// storage.Shard.StateHash): equal on replicas that applied the same
+// commands, whatever ticks they have applied since.
+func (f *FSM) StateHash() ([32]byte, error) { return f.store.StateHash() }

@@ -22,6 +22,7 @@ type Metrics struct {
 	AppliedIndex       *prometheus.GaugeVec // shard
 	Leader             *prometheus.GaugeVec // shard: 1 when this node leads it
 	OutboxBacklog      *prometheus.GaugeVec // shard: records not yet trimmed
+	SnapshotRestores   prometheus.Counter   // FSM state replaced by a snapshot (install or lost state)
 }
 
 // NewMetrics creates the series and registers them with reg (nil: not registered).
@@ -58,11 +59,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_raft_leader", Help: "1 when this node leads the shard."}, []string{"shard"}),
 		OutboxBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_outbox_backlog", Help: "Transitions in the shard's outbox not yet trimmed."}, []string{"shard"}),
+		SnapshotRestores: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "strata_snapshot_restores_total", Help: "Shard states replaced by a Raft snapshot (installed from the leader, or restored after local state loss)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.EventsApplied, m.EventsDuplicate, m.EventsDeadLettered, m.Transitions, m.Published,
 			m.TimersFired, m.ApplySeconds, m.EventApplied, m.EventToTransition, m.TimerLag, m.ProposeSeconds,
-			m.BatchEvents, m.AppliedIndex, m.Leader, m.OutboxBacklog)
+			m.BatchEvents, m.AppliedIndex, m.Leader, m.OutboxBacklog, m.SnapshotRestores)
 	}
 	return m
 }

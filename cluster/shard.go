@@ -30,6 +30,9 @@ type shardConfig struct {
 	Logger     hclog.Logger
 	RaftLogger hclog.Logger
 	Config     *Config
+	Trans      *raft.NetworkTransport // the shard's Raft transport; closed with the shard
+	Bootstrap  []raft.Server          // forming a cluster: the first configuration
+	Host       *Cluster
 }
 
 // Shard is one partition of users: a Raft group, its FSM, and — while this
@@ -99,18 +102,17 @@ func openShard(cfg shardConfig) (*Shard, error) {
 		return nil, fmt.Errorf("cluster: shard %d raft config: %w", cfg.ID, err)
 	}
 	store := cfg.DB.RaftStore(cfg.ID)
-	addr, trans := raft.NewInmemTransport(raft.ServerAddress(cfg.NodeID + "/" + s.label))
 	existing, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: shard %d: %w", cfg.ID, err)
 	}
-	r, err := raft.NewRaft(rc, fsm, store, store, snaps, trans)
+	r, err := raft.NewRaft(rc, fsm, store, store, snaps, cfg.Trans)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: shard %d raft: %w", cfg.ID, err)
 	}
 	s.raft = r
-	if !existing {
-		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
+	if !existing && len(cfg.Bootstrap) > 0 {
+		boot := raft.Configuration{Servers: cfg.Bootstrap}
 		if err := r.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
 			_ = r.Shutdown().Error()
 			return nil, fmt.Errorf("cluster: shard %d bootstrap: %w", cfg.ID, err)
@@ -194,7 +196,26 @@ func (s *Shard) Raft() *raft.Raft { return s.raft }
 func (s *Shard) close() error {
 	s.cancel()
 	s.wg.Wait()
-	return s.raft.Shutdown().Error()
+	err := s.raft.Shutdown().Error()
+	return errors.Join(err, s.cfg.Trans.Close())
+}
+
+// handOver transfers leadership to another voter if this node leads the
+// shard (graceful shutdown); it gives up after a few election timeouts.
+func (s *Shard) handOver() {
+	if !s.IsLeader() || len(s.cfg.Host.voters(s.raft)) < 2 {
+		return
+	}
+	f := s.raft.LeadershipTransfer()
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.cfg.Logger.Debug("leadership transfer", "shard", s.cfg.ID, "error", err)
+		}
+	case <-time.After(4 * s.cfg.Config.ElectionTimeout):
+	}
 }
 
 func (s *Shard) watchLeadership(ctx context.Context) {
@@ -250,7 +271,7 @@ func (s *Shard) lead(ctx context.Context) {
 	}
 	log.Debug("leading shard", "applied", s.fsm.Meta().AppliedIndex, "cursor", s.fsm.Meta().Cursor)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.ingestLoop, s.tickLoop, s.publishLoop} {
+	for _, loop := range []func(context.Context){s.ingestLoop, s.tickLoop, s.publishLoop, s.membershipLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

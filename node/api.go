@@ -1,9 +1,11 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,6 +24,8 @@ func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/users/{user}", n.handleUser)
 	mux.HandleFunc("GET /v1/tiers", n.handleTiers)
+	mux.HandleFunc("GET /v1/cluster", n.handleCluster)
+	mux.HandleFunc("POST /v1/cluster/nodes/{node}/leave", n.handleLeave)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -47,27 +51,55 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// lookup reads a user; the int is the HTTP status.
-func (n *Node) lookup(user string) (any, int) {
+// lookup reads a user; the int is the HTTP status. consistency is "",
+// "stale" or "strong".
+func (n *Node) lookup(ctx context.Context, user, consistency string) (any, int) {
 	if user == "" || len(user) > maxUserIDLength {
 		return apiError{Error: "user must be 1–128 bytes"}, http.StatusBadRequest
 	}
-	v, err := n.cluster.User(user)
+	if consistency != "" && consistency != cluster.Stale && consistency != cluster.Strong {
+		return apiError{Error: "consistency must be stale or strong", User: user}, http.StatusBadRequest
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := n.cluster.ReadUser(ctx, user, consistency == cluster.Strong)
 	switch {
 	case errors.Is(err, cluster.ErrUnknownUser):
 		return apiError{Error: "unknown user", User: user}, http.StatusNotFound
 	case errors.Is(err, cluster.ErrClosed):
 		return apiError{Error: "shutting down", User: user}, http.StatusServiceUnavailable
 	case err != nil:
-		n.log.Error("user read", "user", user, "error", err)
-		return apiError{Error: "internal error", User: user}, http.StatusInternalServerError
+		n.log.Warn("user read", "user", user, "error", err)
+		return apiError{Error: "unavailable: " + err.Error(), User: user}, http.StatusServiceUnavailable
 	}
 	return v, http.StatusOK
 }
 
 func (n *Node) handleUser(w http.ResponseWriter, r *http.Request) {
-	v, status := n.lookup(r.PathValue("user"))
+	v, status := n.lookup(r.Context(), r.PathValue("user"), r.URL.Query().Get("consistency"))
 	writeJSON(w, status, v)
+}
+
+func (n *Node) handleCluster(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	st, err := n.cluster.Status(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (n *Node) handleLeave(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	node := r.PathValue("node")
+	if err := n.cluster.Leave(ctx, node, 0); err != nil {
+		writeJSON(w, http.StatusConflict, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"node": node, "status": cluster.NodeLeaving})
 }
 
 // TiersResponse is the body of GET /v1/tiers.
@@ -87,7 +119,8 @@ func (n *Node) handleTiers(w http.ResponseWriter, r *http.Request) {
 
 // UserRequest is the body of a strata.api.user.get request.
 type UserRequest struct {
-	User string `json:"user"`
+	User        string `json:"user"`
+	Consistency string `json:"consistency,omitempty"` // stale (default) or strong
 }
 
 func (n *Node) startService() error {
@@ -111,7 +144,7 @@ func (n *Node) startService() error {
 			_ = req.Error("400", "bad request", body)
 			return
 		}
-		v, status := n.lookup(q.User)
+		v, status := n.lookup(context.Background(), q.User, q.Consistency)
 		body, _ := json.Marshal(v)
 		if status != http.StatusOK {
 			_ = req.Error(itoa(status), http.StatusText(status), body)

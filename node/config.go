@@ -27,6 +27,16 @@ type Config struct {
 	NATSListen string // --nats-listen, nats_listen: embedded server address; default 127.0.0.1:4222
 	Shards     int    // --shards, shards: number of shards; default 8
 
+	// Cluster membership (issue 3).
+	RaftAddr     string        // --raft-addr, raft_addr: Raft/cluster listener (all groups); default 127.0.0.1:7400
+	Advertise    string        // --advertise, advertise: address other nodes dial; default the bound raft address
+	Join         []string      // --join, join: members to join through; empty forms a new cluster or resumes
+	Replicas     int           // --replicas, replicas: replication factor R; default 3
+	ReplaceAfter time.Duration // --replace-after, replace_after: down time before a node's replicas are re-created; default 5m
+	TLSCert      string        // --tls-cert, tls_cert: node certificate (PEM) for mutual TLS between nodes
+	TLSKey       string        // --tls-key, tls_key: its private key
+	TLSCA        string        // --tls-ca, tls_ca: CA bundle that signs every node's certificate
+
 	// Embedded NATS JetStream durability (RELIABILITY trap 8): by default the
 	// file store is fsynced every NATSSyncInterval; NATSSyncAlways syncs every write.
 	NATSSyncInterval time.Duration // nats_sync_interval; default 1s
@@ -39,8 +49,12 @@ type Config struct {
 	Cluster cluster.Config // shard tuning (the fields above override NodeID, DataDir, Shards)
 	Model   scoring.Params // default model v1 parameters
 
-	Clock  cluster.Clock // nil: wall clock (tests inject clocktest.Clock)
-	Logger hclog.Logger  // nil: built from LogLevel/LogJSON on stderr
+	Clock cluster.Clock // nil: wall clock (tests inject clocktest.Clock)
+	// RaftListener, if set, replaces listening on RaftAddr (tests: a port
+	// kept across restarts). Faults injects transport faults (tests).
+	RaftListener net.Listener
+	Faults       *cluster.Faults
+	Logger       hclog.Logger // nil: built from LogLevel/LogJSON on stderr
 }
 
 // DefaultConfig returns the documented defaults.
@@ -48,6 +62,7 @@ func DefaultConfig() Config {
 	return Config{
 		NodeID: "strata-1", DataDir: "./strata-data", HTTPAddr: "127.0.0.1:8080",
 		NATSListen: "127.0.0.1:4222", Shards: 8, NATSSyncInterval: time.Second,
+		RaftAddr: "127.0.0.1:7400", Replicas: 3, ReplaceAfter: 5 * time.Minute,
 		CacheBytes: 256 << 20, LogLevel: "info",
 		Cluster: cluster.DefaultConfig(), Model: scoring.DefaultParams(),
 	}
@@ -68,6 +83,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node: log level %q: want trace, debug, info, warn or error", c.LogLevel)
 	case !c.NATSSyncAlways && c.NATSSyncInterval <= 0:
 		return fmt.Errorf("node: nats sync interval %s: want > 0", c.NATSSyncInterval)
+	case (c.TLSCert == "") != (c.TLSKey == "") || (c.TLSCert == "") != (c.TLSCA == ""):
+		return errors.New("node: mutual TLS needs all of tls cert, tls key and tls ca")
+	}
+	if _, _, err := net.SplitHostPort(c.RaftAddr); err != nil {
+		return fmt.Errorf("node: raft address %q: %w", c.RaftAddr, err)
+	}
+	for _, j := range c.Join {
+		if _, _, err := net.SplitHostPort(j); err != nil {
+			return fmt.Errorf("node: join address %q: %w", j, err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("node: http address %q: %w", c.HTTPAddr, err)
@@ -90,6 +115,8 @@ func (c *Config) Validate() error {
 func (c *Config) clusterConfig() cluster.Config {
 	cc := c.Cluster
 	cc.NodeID, cc.DataDir, cc.Shards = c.NodeID, c.DataDir, c.Shards
+	cc.RaftAddr, cc.Advertise, cc.Join, cc.Replicas = c.RaftAddr, c.Advertise, c.Join, c.Replicas
+	cc.ReplaceAfter = c.ReplaceAfter
 	return cc
 }
 
@@ -106,6 +133,15 @@ type fileConfig struct {
 	CacheBytes       *int64  `hcl:"cache_bytes,optional"`
 	LogLevel         *string `hcl:"log_level,optional"`
 	LogJSON          *bool   `hcl:"log_json,optional"`
+
+	RaftAddr     *string  `hcl:"raft_addr,optional"`
+	Advertise    *string  `hcl:"advertise,optional"`
+	Join         []string `hcl:"join,optional"`
+	Replicas     *int     `hcl:"replicas,optional"`
+	ReplaceAfter *string  `hcl:"replace_after,optional"`
+	TLSCert      *string  `hcl:"tls_cert,optional"`
+	TLSKey       *string  `hcl:"tls_key,optional"`
+	TLSCA        *string  `hcl:"tls_ca,optional"`
 
 	TickInterval               *string `hcl:"tick_interval,optional"`
 	MaxBatch                   *int    `hcl:"max_batch,optional"`
@@ -136,6 +172,17 @@ func (c *Config) LoadFile(path string) error {
 	setS(&next.NATSURL, f.NATS)
 	setS(&next.NATSListen, f.NATSListen)
 	setS(&next.LogLevel, f.LogLevel)
+	setS(&next.RaftAddr, f.RaftAddr)
+	setS(&next.Advertise, f.Advertise)
+	setS(&next.TLSCert, f.TLSCert)
+	setS(&next.TLSKey, f.TLSKey)
+	setS(&next.TLSCA, f.TLSCA)
+	if f.Join != nil {
+		next.Join = f.Join
+	}
+	if f.Replicas != nil {
+		next.Replicas = *f.Replicas
+	}
 	if f.Shards != nil {
 		next.Shards = *f.Shards
 	}
@@ -163,6 +210,7 @@ func (c *Config) LoadFile(path string) error {
 		dst  *time.Duration
 	}{
 		{"nats_sync_interval", f.NATSSyncInterval, &next.NATSSyncInterval},
+		{"replace_after", f.ReplaceAfter, &next.ReplaceAfter},
 		{"tick_interval", f.TickInterval, &next.Cluster.TickInterval},
 		{"dedupe_window", f.DedupeWindow, &next.Cluster.DedupeWindow},
 		{"events_max_age", f.EventsMaxAge, &next.Cluster.EventsMaxAge},
@@ -203,15 +251,23 @@ func ParseDuration(s string) (time.Duration, error) {
 
 // Env lists the STRATA_* environment variables and the flag each stands for.
 var Env = map[string]string{
-	"STRATA_CONFIG":      "config",
-	"STRATA_NODE_ID":     "node-id",
-	"STRATA_DATA_DIR":    "data-dir",
-	"STRATA_HTTP":        "http",
-	"STRATA_NATS":        "nats",
-	"STRATA_NATS_LISTEN": "nats-listen",
-	"STRATA_SHARDS":      "shards",
-	"STRATA_LOG_LEVEL":   "log-level",
-	"STRATA_LOG_JSON":    "log-json",
+	"STRATA_CONFIG":        "config",
+	"STRATA_NODE_ID":       "node-id",
+	"STRATA_DATA_DIR":      "data-dir",
+	"STRATA_HTTP":          "http",
+	"STRATA_NATS":          "nats",
+	"STRATA_NATS_LISTEN":   "nats-listen",
+	"STRATA_SHARDS":        "shards",
+	"STRATA_LOG_LEVEL":     "log-level",
+	"STRATA_LOG_JSON":      "log-json",
+	"STRATA_RAFT_ADDR":     "raft-addr",
+	"STRATA_ADVERTISE":     "advertise",
+	"STRATA_JOIN":          "join",
+	"STRATA_REPLICAS":      "replicas",
+	"STRATA_REPLACE_AFTER": "replace-after",
+	"STRATA_TLS_CERT":      "tls-cert",
+	"STRATA_TLS_KEY":       "tls-key",
+	"STRATA_TLS_CA":        "tls-ca",
 }
 
 // LookupEnv returns the value of a STRATA_* variable for a flag name.

@@ -51,6 +51,7 @@ func (h *harness) config() node.Config {
 	cfg := node.DefaultConfig()
 	cfg.DataDir = h.dir
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RaftAddr = "127.0.0.1:0"
 	cfg.NATSListen = "127.0.0.1:0"
 	cfg.Shards = 4
 	cfg.Clock = h.clock

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -34,6 +35,14 @@ func serveForTest(dir string) int {
 	cfg.DataDir = dir
 	cfg.HTTPAddr = os.Getenv("STRATA_TEST_HTTP")
 	cfg.NATSListen = os.Getenv("STRATA_TEST_NATS")
+	cfg.NATSURL = os.Getenv("STRATA_TEST_NATS_URL") // multi-process cluster: one shared server
+	cfg.RaftAddr = cmp.Or(os.Getenv("STRATA_TEST_RAFT"), "127.0.0.1:0")
+	cfg.NodeID = cmp.Or(os.Getenv("STRATA_TEST_NODE"), cfg.NodeID)
+	if j := os.Getenv("STRATA_TEST_JOIN"); j != "" {
+		cfg.Join = []string{j}
+	}
+	cfg.ReplaceAfter = time.Minute
+	cfg.Cluster.DownAfter = time.Second
 	cfg.Shards = 4
 	cfg.LogLevel = "warn"
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond

@@ -82,8 +82,19 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}
-	n.cluster, err = cluster.Open(ctx, cfg.clusterConfig(), cluster.Deps{
-		DB: n.db, Model: n.model, JS: js, Clock: cfg.Clock,
+	if err := n.listenHTTP(); err != nil {
+		return nil, err
+	}
+	var tlsCfg *cluster.TLSConfig
+	if cfg.TLSCert != "" {
+		if tlsCfg, err = cluster.LoadTLS(cfg.TLSCert, cfg.TLSKey, cfg.TLSCA); err != nil {
+			return nil, fmt.Errorf("node: tls: %w", err)
+		}
+	}
+	cc := cfg.clusterConfig()
+	cc.HTTPAddr = n.HTTPAddr()
+	n.cluster, err = cluster.Open(ctx, cc, cluster.Deps{
+		DB: n.db, Model: n.model, JS: js, Clock: cfg.Clock, TLS: tlsCfg, Faults: cfg.Faults, Listener: cfg.RaftListener,
 		Metrics: cluster.NewMetrics(n.reg), Logger: n.log.Named("cluster"), RaftLogger: n.quiet("raft", hclog.Error),
 	})
 	if err != nil {
@@ -95,7 +106,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
-	n.log.Info("strata started", "node", cfg.NodeID, "http", n.HTTPAddr(), "nats", n.NATSURL(),
+	n.log.Info("strata started", "node", cfg.NodeID, "http", n.HTTPAddr(), "raft", n.cluster.RaftAddr(), "nats", n.NATSURL(),
 		"shards", cfg.Shards, "data", cfg.DataDir, "model", n.model.Name())
 	return n, nil
 }
@@ -149,12 +160,18 @@ func (n *Node) startNATS() error {
 	return nil
 }
 
-func (n *Node) startHTTP() error {
+// listenHTTP binds the HTTP address early: the cluster advertises it.
+func (n *Node) listenHTTP() error {
 	ln, err := net.Listen("tcp", n.cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("node: http listen: %w", err)
 	}
 	n.httpLn = ln
+	return nil
+}
+
+func (n *Node) startHTTP() error {
+	ln := n.httpLn
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
@@ -222,6 +239,8 @@ func (n *Node) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, n.httpSrv.Shutdown(ctx))
 		cancel()
+	} else if n.httpLn != nil {
+		_ = n.httpLn.Close()
 	}
 	if n.svc != nil {
 		errs = append(errs, n.svc.Stop())
@@ -247,3 +266,6 @@ func (n *Node) Close() error {
 	}
 	return err
 }
+
+// DB returns the node's Pebble database (tests, tools).
+func (n *Node) DB() *storage.DB { return n.db }

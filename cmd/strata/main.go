@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), userCmd(), tiersCmd(), benchCmd())
+	root.AddCommand(serveCmd(), devCmd(), userCmd(), tiersCmd(), benchCmd(), clusterCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "strata:", err)
 		os.Exit(1)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -15,7 +16,10 @@ import (
 // STRATA_* variables) override the config file and the defaults.
 type serveFlags struct {
 	config, nodeID, dataDir, http, nats, natsListen, logLevel string
-	shards                                                    int
+	raftAddr, advertise, tlsCert, tlsKey, tlsCA               string
+	join                                                      []string
+	replaceAfter                                              time.Duration
+	shards, replicas                                          int
 	logJSON                                                   bool
 }
 
@@ -56,6 +60,14 @@ func bindServeFlags(fs *pflag.FlagSet) *serveFlags {
 	fs.StringVar(&f.nats, "nats", "", "URL of an external NATS server; empty starts the embedded one")
 	fs.StringVar(&f.natsListen, "nats-listen", "", "embedded NATS listen address (default 127.0.0.1:4222)")
 	fs.IntVar(&f.shards, "shards", 0, "number of shards (default 8; fixed once data exists)")
+	fs.StringVar(&f.raftAddr, "raft-addr", "", "Raft/cluster listen address shared by all Raft groups (default 127.0.0.1:7400)")
+	fs.StringVar(&f.advertise, "advertise", "", "address other nodes dial to reach this one (default the bound --raft-addr)")
+	fs.StringSliceVar(&f.join, "join", nil, "raft address of any member to join (repeat or comma-separate); omit to form a new cluster")
+	fs.IntVar(&f.replicas, "replicas", 0, "replicas per shard (default 3; fewer while the cluster is smaller; fixed at formation)")
+	fs.DurationVar(&f.replaceAfter, "replace-after", 0, "re-create a down node's replicas elsewhere after this long (default 5m)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "node certificate (PEM) for mutual TLS between nodes; identity = URI SAN strata://node/<id> or CN")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "private key of --tls-cert")
+	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificates (PEM) that sign every node's certificate")
 	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error (default info)")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
 	return f
@@ -88,5 +100,13 @@ func serveConfig(fs *pflag.FlagSet, f *serveFlags) (node.Config, error) {
 	set("shards", func() { cfg.Shards = f.shards })
 	set("log-level", func() { cfg.LogLevel = f.logLevel })
 	set("log-json", func() { cfg.LogJSON = f.logJSON })
+	set("raft-addr", func() { cfg.RaftAddr = f.raftAddr })
+	set("advertise", func() { cfg.Advertise = f.advertise })
+	set("join", func() { cfg.Join = f.join })
+	set("replicas", func() { cfg.Replicas = f.replicas })
+	set("replace-after", func() { cfg.ReplaceAfter = f.replaceAfter })
+	set("tls-cert", func() { cfg.TLSCert = f.tlsCert })
+	set("tls-key", func() { cfg.TLSKey = f.tlsKey })
+	set("tls-ca", func() { cfg.TLSCA = f.tlsCA })
 	return cfg, cfg.Validate()
 }

@@ -1,0 +1,314 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// maxControlVoters bounds the control group's voters; later nodes join it
+// as non-voters (they still receive the state).
+const maxControlVoters = 5
+
+// nodeReport is what a node tells the control leader every heartbeat.
+type nodeReport struct {
+	Node     NodeInfo        `json:"node"`
+	Replicas []ReplicaStatus `json:"replicas"`
+}
+
+// ReplicaStatus describes one node's replica of one shard.
+type ReplicaStatus struct {
+	Shard        uint16   `json:"shard"`
+	Node         string   `json:"node"`
+	Role         string   `json:"role"` // Leader, Follower, Candidate
+	Leader       string   `json:"leader,omitempty"`
+	Term         uint64   `json:"term"`
+	AppliedIndex uint64   `json:"applied_index"` // last entry applied by the FSM
+	LastIndex    uint64   `json:"last_index"`    // last entry in the replica's log
+	Lag          uint64   `json:"lag"`           // leader's applied index minus this one's
+	Ingesting    bool     `json:"ingesting,omitempty"`
+	Voters       []string `json:"voters,omitempty"`    // leader only
+	Nonvoters    []string `json:"nonvoters,omitempty"` // leader only
+}
+
+// controlLeader holds what only the control group's leader tracks: when it
+// last heard from each node and their latest reports. It is rebuilt from
+// heartbeats after every leader change.
+type controlLeader struct {
+	c  *Cluster
+	mu sync.Mutex
+	// since is when this node became control leader (zero: not leader).
+	since    time.Time
+	lastSeen map[string]time.Time
+	reports  map[string]nodeReport
+}
+
+func newControlLeader(c *Cluster) *controlLeader {
+	return &controlLeader{c: c, lastSeen: map[string]time.Time{}, reports: map[string]nodeReport{}}
+}
+
+func (l *controlLeader) seen(id string) {
+	l.mu.Lock()
+	l.lastSeen[id] = time.Now()
+	l.mu.Unlock()
+}
+
+// run does the control leader's work while this node leads the group.
+func (l *controlLeader) run(ctx context.Context) {
+	t := time.NewTicker(l.c.cfg.ReconcileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if l.c.ctrlRaft.State() != raft.Leader {
+			l.mu.Lock()
+			l.since = time.Time{}
+			l.mu.Unlock()
+			continue
+		}
+		l.mu.Lock()
+		if l.since.IsZero() {
+			// New leader: every member gets a full grace period.
+			l.since = time.Now()
+			for _, id := range l.c.ctrl.State().NodeIDs() {
+				l.lastSeen[id] = l.since
+			}
+			l.reports = map[string]nodeReport{}
+		}
+		l.mu.Unlock()
+		if err := l.step(); err != nil && ctx.Err() == nil {
+			l.c.log.Debug("control step", "error", err)
+		}
+	}
+}
+
+// step proposes placement changes and completes leaves.
+func (l *controlLeader) step() error {
+	for range 4 {
+		v := l.view()
+		shard, nodes, ok := planNext(v)
+		if !ok {
+			break
+		}
+		l.c.log.Info("placement change", "shard", shard, "from", v.state.Placement[shard], "to", nodes)
+		_, err := l.c.proposeControl(controlCmd{Op: "place", Base: v.state.Version, Shard: shard, Nodes: nodes})
+		if err != nil && !errors.Is(err, errStalePlan) {
+			return err
+		}
+	}
+	return l.finishLeaves()
+}
+
+// view assembles the planner's input.
+func (l *controlLeader) view() *planView {
+	st := l.c.ctrl.State()
+	v := &planView{state: st, alive: map[string]bool{}, dead: map[string]bool{}}
+	now := time.Now()
+	l.mu.Lock()
+	for _, id := range st.NodeIDs() {
+		seen, ok := l.lastSeen[id]
+		if !ok {
+			seen = l.since
+			l.lastSeen[id] = seen
+		}
+		v.alive[id] = now.Sub(seen) < l.c.cfg.DownAfter
+		v.dead[id] = now.Sub(seen) > l.c.cfg.ReplaceAfter
+	}
+	leaders := l.shardLeadersLocked(now)
+	l.mu.Unlock()
+	v.settled = func(shard int) bool {
+		r, ok := leaders[uint16(shard)]
+		if !ok || len(r.Nonvoters) > 0 {
+			return false
+		}
+		a, b := slices.Clone(r.Voters), slices.Clone(st.Placement[shard])
+		slices.Sort(a)
+		slices.Sort(b)
+		return slices.Equal(a, b)
+	}
+	return v
+}
+
+// shardLeadersLocked returns, per shard, the freshest report of a replica
+// that says it leads (highest term wins).
+func (l *controlLeader) shardLeadersLocked(now time.Time) map[uint16]ReplicaStatus {
+	out := map[uint16]ReplicaStatus{}
+	for id, rep := range l.reports {
+		if now.Sub(l.lastSeen[id]) >= l.c.cfg.DownAfter {
+			continue
+		}
+		for _, r := range rep.Replicas {
+			if r.Role != raft.Leader.String() {
+				continue
+			}
+			if cur, ok := out[r.Shard]; !ok || r.Term > cur.Term {
+				out[r.Shard] = r
+			}
+		}
+	}
+	return out
+}
+
+// finishLeaves removes leaving nodes that hold nothing any more from the
+// control group and marks them left.
+func (l *controlLeader) finishLeaves() error {
+	c := l.c
+	st := c.ctrl.State()
+	l.mu.Lock()
+	leaders := l.shardLeadersLocked(time.Now())
+	l.mu.Unlock()
+	for _, id := range st.NodeIDs() {
+		n := st.Nodes[id]
+		if n.Status != NodeLeaving {
+			continue
+		}
+		busy := false
+		for i := range st.Placement {
+			r, ok := leaders[uint16(i)]
+			if st.Holds(id, i) || !ok || slices.Contains(r.Voters, id) || slices.Contains(r.Nonvoters, id) {
+				busy = true
+			}
+		}
+		if busy {
+			continue
+		}
+		if id == c.cfg.NodeID {
+			return c.ctrlRaft.LeadershipTransfer().Error() // the next leader removes us
+		}
+		if err := c.ctrlRaft.RemoveServer(raft.ServerID(id), 0, c.cfg.ProposeTimeout).Error(); err != nil {
+			return err
+		}
+		info := *n
+		info.Status = NodeLeft
+		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+			return err
+		}
+		c.log.Info("node left the cluster", "node", id)
+	}
+	return nil
+}
+
+// heartbeatLoop reports this node's replicas to the control leader and
+// drops the replicas it says are no longer ours.
+func (c *Cluster) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		req := &rpcReq{Op: "heartbeat", Report: c.report()}
+		var drop []uint16
+		var err error
+		if c.ctrlRaft.State() == raft.Leader {
+			drop, err = c.handleHeartbeat(ctx, req)
+		} else if id, addr := c.controlLeader(); id != "" {
+			cctx, cancel := context.WithTimeout(ctx, c.cfg.HeartbeatInterval*4)
+			var resp *rpcResp
+			if resp, err = c.call(cctx, addr, req); err == nil {
+				drop = resp.Drop
+			}
+			cancel()
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Debug("heartbeat", "error", err)
+		}
+		for _, id := range drop {
+			c.dropShard(id)
+		}
+	}
+}
+
+// report describes this node and its replicas.
+func (c *Cluster) report() *nodeReport {
+	r := &nodeReport{Node: *c.selfInfo()}
+	if n := c.ctrl.State().Nodes[c.cfg.NodeID]; n != nil {
+		r.Node.Status = n.Status
+	}
+	for _, s := range c.Shards() {
+		if rs, err := c.localReplica(s.ID()); err == nil {
+			r.Replicas = append(r.Replicas, *rs)
+		}
+	}
+	return r
+}
+
+// handleHeartbeat records a report (control leader only) and answers with
+// the replicas the reporter should drop: those not placed on it that their
+// shard's leader no longer counts as members.
+func (c *Cluster) handleHeartbeat(_ context.Context, req *rpcReq) ([]uint16, error) {
+	if c.ctrlRaft.State() != raft.Leader {
+		return nil, ErrNoLeader
+	}
+	rep := req.Report
+	if rep == nil || rep.Node.ID == "" {
+		return nil, errors.New("cluster: heartbeat without report")
+	}
+	st := c.ctrl.State()
+	known := st.Nodes[rep.Node.ID]
+	if known == nil {
+		return nil, fmt.Errorf("cluster: %s is not a member", rep.Node.ID)
+	}
+	if known.RaftAddr != rep.Node.RaftAddr || known.HTTPAddr != rep.Node.HTTPAddr {
+		info := *known
+		info.RaftAddr, info.HTTPAddr = rep.Node.RaftAddr, rep.Node.HTTPAddr
+		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+			return nil, err
+		}
+	}
+	l := c.leader
+	now := time.Now()
+	l.mu.Lock()
+	l.lastSeen[rep.Node.ID] = now
+	l.reports[rep.Node.ID] = *rep
+	leaders := l.shardLeadersLocked(now)
+	l.mu.Unlock()
+	var drop []uint16
+	for _, r := range rep.Replicas {
+		if st.Holds(rep.Node.ID, int(r.Shard)) {
+			continue
+		}
+		lr, ok := leaders[r.Shard]
+		if ok && !slices.Contains(lr.Voters, rep.Node.ID) && !slices.Contains(lr.Nonvoters, rep.Node.ID) {
+			drop = append(drop, r.Shard)
+		}
+	}
+	return drop, nil
+}
+
+// localReplica describes this node's replica of shard.
+func (c *Cluster) localReplica(shard uint16) (*ReplicaStatus, error) {
+	s := c.Shard(int(shard))
+	if s == nil {
+		return nil, fmt.Errorf("cluster: no replica of shard %d on %s", shard, c.cfg.NodeID)
+	}
+	r := s.raft
+	_, leader := r.LeaderWithID()
+	term, _ := strconv.ParseUint(r.Stats()["term"], 10, 64)
+	rs := &ReplicaStatus{Shard: shard, Node: c.cfg.NodeID, Role: r.State().String(), Leader: string(leader),
+		Term: term, AppliedIndex: s.fsm.Meta().AppliedIndex, LastIndex: r.LastIndex(), Ingesting: s.Ingesting()}
+	if r.State() == raft.Leader {
+		f := r.GetConfiguration()
+		if f.Error() == nil {
+			for _, srv := range f.Configuration().Servers {
+				if srv.Suffrage == raft.Voter {
+					rs.Voters = append(rs.Voters, string(srv.ID))
+				} else {
+					rs.Nonvoters = append(rs.Nonvoters, string(srv.ID))
+				}
+			}
+		}
+	}
+	return rs, nil
+}

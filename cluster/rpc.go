@@ -1,0 +1,240 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// RPC between nodes runs over the mux (so it shares the listener and the
+// mutual TLS of Raft). Requests and responses are small JSON documents.
+type rpcReq struct {
+	Op     string      `json:"op"` // join, leave, heartbeat, status, user, counts, replica
+	Node   *NodeInfo   `json:"node,omitempty"`
+	Report *nodeReport `json:"report,omitempty"`
+	Target string      `json:"target,omitempty"` // leave: the node to decommission
+	User   string      `json:"user,omitempty"`
+	Strong bool        `json:"strong,omitempty"`
+	Shard  uint16      `json:"shard,omitempty"`
+	Hops   int         `json:"hops,omitempty"`
+}
+
+type rpcResp struct {
+	Drop    []uint16       `json:"drop,omitempty"`
+	User    *UserView      `json:"user,omitempty"`
+	Counts  []int64        `json:"counts,omitempty"`
+	Status  *Status        `json:"status,omitempty"`
+	Replica *ReplicaStatus `json:"replica,omitempty"`
+}
+
+// maxHops bounds forwarding (a request goes to the control or shard leader
+// as this node knows it, which may forward once more if that changed).
+const maxHops = 3
+
+// Errors of routed requests.
+var (
+	ErrNoLeader   = errors.New("cluster: no leader known")
+	ErrNoReplica  = errors.New("cluster: no reachable replica")
+	errRemoteUser = "cluster: unknown user" // ErrUnknownUser's text, matched across nodes
+)
+
+// call sends req to the node at addr and decodes the response.
+func (c *Cluster) call(ctx context.Context, addr string, req *rpcReq) (*rpcResp, error) {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.mux.Call(ctx, addr, b)
+	if err != nil {
+		var re *RemoteError
+		if errors.As(err, &re) && re.Error() == ErrUnknownUser.Error() {
+			return nil, ErrUnknownUser
+		}
+		return nil, err
+	}
+	var resp rpcResp
+	if err := json.Unmarshal(out, &resp); err != nil {
+		return nil, fmt.Errorf("cluster: bad response from %s: %w", addr, err)
+	}
+	return &resp, nil
+}
+
+// handleRPC serves requests from other nodes.
+func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]byte, error) {
+	var req rpcReq
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, fmt.Errorf("cluster: bad request: %w", err)
+	}
+	if req.Hops > maxHops {
+		return nil, errors.New("cluster: too many hops")
+	}
+	var resp rpcResp
+	var err error
+	switch req.Op {
+	case "join":
+		err = c.handleJoin(ctx, &req)
+	case "leave":
+		err = c.Leave(ctx, req.Target, req.Hops+1)
+	case "heartbeat":
+		resp.Drop, err = c.handleHeartbeat(ctx, &req)
+	case "status":
+		resp.Status, err = c.status(ctx, req.Hops+1)
+	case "user":
+		var v UserView
+		v, err = c.readUser(ctx, req.User, req.Strong, req.Hops+1)
+		resp.User = &v
+	case "counts":
+		resp.Counts, err = c.localCounts(req.Shard)
+	case "replica":
+		resp.Replica, err = c.localReplica(req.Shard)
+	default:
+		err = fmt.Errorf("cluster: unknown op %q", req.Op)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&resp)
+}
+
+// controlLeader returns the control group leader's ID and address.
+func (c *Cluster) controlLeader() (id, addr string) {
+	a, i := c.ctrlRaft.LeaderWithID()
+	id = string(i)
+	if id == "" {
+		return "", ""
+	}
+	if addr = c.nodeAddr(id); addr == "" {
+		addr = string(a)
+	}
+	return id, addr
+}
+
+// toControlLeader runs fn here if this node leads the control group, else
+// forwards req to the leader.
+func (c *Cluster) toControlLeader(ctx context.Context, req *rpcReq, local func() error) (*rpcResp, error) {
+	if c.ctrlRaft.State() == raft.Leader {
+		return nil, local()
+	}
+	id, addr := c.controlLeader()
+	if id == "" {
+		return nil, ErrNoLeader
+	}
+	return c.call(ctx, addr, req)
+}
+
+// join asks the members in Config.Join, in turn and until one accepts, to
+// add this node.
+func (c *Cluster) join(ctx context.Context) error {
+	req := &rpcReq{Op: "join", Node: c.selfInfo()}
+	delay := 100 * time.Millisecond
+	for {
+		var errs []error
+		for _, addr := range c.cfg.Join {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_, err := c.call(cctx, addr, req)
+			cancel()
+			if err == nil {
+				c.log.Info("joined cluster", "via", addr)
+				return nil
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		}
+		c.log.Warn("join failed, retrying", "error", errors.Join(errs...))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: join: %w", errors.Join(append(errs, ctx.Err())...))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
+}
+
+// handleJoin adds a node to the control group and the member table.
+func (c *Cluster) handleJoin(ctx context.Context, req *rpcReq) error {
+	n := req.Node
+	if n == nil || n.ID == "" || n.RaftAddr == "" {
+		return errors.New("cluster: join without node id and address")
+	}
+	req.Hops++
+	_, err := c.toControlLeader(ctx, req, func() error {
+		st := c.ctrl.State()
+		if old := st.Nodes[n.ID]; old != nil && old.Status == NodeLeaving {
+			return fmt.Errorf("cluster: node %s is leaving", n.ID)
+		}
+		info := *n
+		info.Status = NodeActive
+		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+			return err
+		}
+		c.leader.seen(n.ID)
+		add := c.ctrlRaft.AddVoter
+		if len(c.voters(c.ctrlRaft)) >= maxControlVoters && !slices.Contains(c.voters(c.ctrlRaft), n.ID) {
+			add = c.ctrlRaft.AddNonvoter
+		}
+		return add(raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr), 0, c.cfg.ProposeTimeout).Error()
+	})
+	return err
+}
+
+// Leave starts decommissioning a node: its replicas move to other nodes,
+// then it leaves the control group and its status becomes "left".
+func (c *Cluster) Leave(ctx context.Context, node string, hops int) error {
+	if node == "" {
+		return errors.New("cluster: leave: node id is empty")
+	}
+	_, err := c.toControlLeader(ctx, &rpcReq{Op: "leave", Target: node, Hops: hops}, func() error {
+		n := c.ctrl.State().Nodes[node]
+		if n == nil {
+			return fmt.Errorf("cluster: leave: unknown node %q", node)
+		}
+		if n.Status != NodeActive {
+			return nil
+		}
+		info := *n
+		info.Status = NodeLeaving
+		_, err := c.proposeControl(controlCmd{Op: "node", Node: &info})
+		return err
+	})
+	return err
+}
+
+// proposeControl applies a control command through the control group (this
+// node must lead it) and returns the FSM's response error.
+func (c *Cluster) proposeControl(cmd controlCmd) (any, error) {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return nil, err
+	}
+	f := c.ctrlRaft.Apply(b, c.cfg.ProposeTimeout)
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	if err, ok := f.Response().(error); ok {
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// replicaStatus asks node for its replica of shard (this node included).
+func (c *Cluster) replicaStatus(ctx context.Context, node string, shard uint16) (*ReplicaStatus, error) {
+	if node == c.cfg.NodeID {
+		return c.localReplica(shard)
+	}
+	addr := c.nodeAddr(node)
+	if addr == "" {
+		return nil, fmt.Errorf("cluster: unknown node %q", node)
+	}
+	resp, err := c.call(ctx, addr, &rpcReq{Op: "replica", Shard: shard})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Replica == nil {
+		return nil, errors.New("cluster: empty replica status")
+	}
+	return resp.Replica, nil
+}

@@ -1,0 +1,313 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strata-io/strata/cluster"
+	"github.com/strata-io/strata/cluster/clocktest"
+	"github.com/strata-io/strata/node"
+)
+
+// clusterHarness runs several real nodes in this process against one NATS
+// server, with real Raft over TCP through a fault-injecting transport and
+// real Pebble on disk.
+type clusterHarness struct {
+	t      *testing.T
+	ns     *server.Server
+	clock  *clocktest.Clock
+	faults *cluster.Faults
+	tune   func(id string, cfg *node.Config)
+
+	mu      sync.Mutex
+	members map[string]*member
+	order   []string
+
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	trans *collector
+}
+
+type member struct {
+	id, dir, raftAddr string
+	join              bool
+	node              *node.Node
+}
+
+// newClusterHarness starts n nodes (n1 forms the cluster, the others join
+// it) and waits until every shard has its replicas.
+func newClusterHarness(t *testing.T, n int, tune func(id string, cfg *node.Config)) *clusterHarness {
+	h := &clusterHarness{t: t, clock: clocktest.New(t0), faults: cluster.NewFaults(1), tune: tune,
+		members: map[string]*member{}}
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	h.ns = ns
+	t.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	if !ns.ReadyForConnections(waitFor) {
+		t.Fatal("NATS not ready")
+	}
+	t.Cleanup(h.stopAll)
+	for i := 1; i <= n; i++ {
+		h.add(fmt.Sprintf("n%d", i))
+	}
+	if h.nc, err = nats.Connect(ns.ClientURL()); err != nil {
+		t.Fatal(err)
+	}
+	if h.js, err = jetstream.New(h.nc, jetstream.WithPublishAsyncTimeout(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h.trans = collect(t, h.js, cluster.TransitionsStream)
+	h.waitSettled(min(n, 3))
+	return h
+}
+
+// add starts a new member (the first forms the cluster).
+func (h *clusterHarness) add(id string) *member {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	h.mu.Lock()
+	m := &member{id: id, dir: h.t.TempDir(), raftAddr: addr, join: len(h.order) > 0}
+	h.members[id] = m
+	h.order = append(h.order, id)
+	h.mu.Unlock()
+	h.start(id)
+	return m
+}
+
+func (h *clusterHarness) config(m *member) node.Config {
+	cfg := node.DefaultConfig()
+	cfg.NodeID = m.id
+	cfg.DataDir = m.dir
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.RaftAddr = m.raftAddr
+	cfg.NATSURL = h.ns.ClientURL()
+	cfg.Shards = 4
+	cfg.Clock = h.clock
+	cfg.Faults = h.faults
+	if m.join {
+		cfg.Join = []string{h.members[h.order[0]].raftAddr}
+		if h.order[0] == m.id {
+			cfg.Join = []string{h.members[h.order[1]].raftAddr}
+		}
+	}
+	cfg.ReplaceAfter = time.Hour
+	c := &cfg.Cluster
+	c.TickInterval = 20 * time.Millisecond
+	c.TrimInterval = 10 * time.Millisecond
+	c.ElectionTimeout = 300 * time.Millisecond
+	c.HeartbeatInterval = 100 * time.Millisecond
+	c.DownAfter = time.Second
+	c.ReconcileInterval = 100 * time.Millisecond
+	c.ProposeTimeout = 5 * time.Second
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: m.id, Level: hclog.Warn, Output: testWriter{h.t}})
+	if h.tune != nil {
+		h.tune(m.id, &cfg)
+	}
+	return cfg
+}
+
+// start (re)starts a member on its data dir and raft address.
+func (h *clusterHarness) start(id string) {
+	h.t.Helper()
+	m := h.member(id)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	cfg := h.config(m)
+	n, err := node.Start(ctx, cfg)
+	if err != nil {
+		h.t.Fatalf("start %s: %v", id, err)
+	}
+	h.mu.Lock()
+	m.node = n
+	m.join = true // later starts resume from data (or rejoin after a wipe)
+	h.mu.Unlock()
+}
+
+// stop closes a member cleanly (it hands its leaderships over first).
+func (h *clusterHarness) stop(id string) {
+	h.t.Helper()
+	m := h.member(id)
+	h.mu.Lock()
+	n := m.node
+	m.node = nil
+	h.mu.Unlock()
+	if n != nil {
+		if err := n.Close(); err != nil {
+			h.t.Errorf("close %s: %v", id, err)
+		}
+	}
+}
+
+// wipe deletes a stopped member's data.
+func (h *clusterHarness) wipe(id string) {
+	if err := os.RemoveAll(h.member(id).dir); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *clusterHarness) stopAll() {
+	if h.trans != nil {
+		h.trans.stop()
+	}
+	if h.nc != nil {
+		h.nc.Close()
+	}
+	h.faults.Heal()
+	var wg sync.WaitGroup
+	for _, id := range h.order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.stop(id)
+		}()
+	}
+	wg.Wait()
+}
+
+func (h *clusterHarness) member(id string) *member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	m := h.members[id]
+	if m == nil {
+		h.t.Fatalf("no member %s", id)
+	}
+	return m
+}
+
+// live returns the running members.
+func (h *clusterHarness) live() []*member {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []*member
+	for _, id := range h.order {
+		if m := h.members[id]; m.node != nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// status asks any running member for the cluster status.
+func (h *clusterHarness) status() (*cluster.Status, error) {
+	var errs []error
+	for _, m := range h.live() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := m.node.Cluster().Status(ctx)
+		cancel()
+		if err == nil {
+			return st, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("no status: %v", errs)
+}
+
+// settled reports whether every shard has `want` replicas, all voters, a
+// leader, and every replica has applied what its leader applied.
+func settled(st *cluster.Status, want int, quiet bool) error {
+	for _, g := range st.Groups {
+		a, b := slices.Clone(g.Voters), slices.Clone(g.Placement)
+		sort.Strings(a)
+		sort.Strings(b)
+		switch {
+		case g.Leader == "":
+			return fmt.Errorf("shard %d: no leader", g.Shard)
+		case len(g.Placement) != want:
+			return fmt.Errorf("shard %d: placement %v, want %d replicas", g.Shard, g.Placement, want)
+		case !slices.Equal(a, b) || len(g.Nonvoters) > 0:
+			return fmt.Errorf("shard %d: voters %v nonvoters %v, placement %v", g.Shard, g.Voters, g.Nonvoters, g.Placement)
+		case quiet && len(g.Replicas) != want:
+			return fmt.Errorf("shard %d: %d replicas reported", g.Shard, len(g.Replicas))
+		}
+		if quiet {
+			for _, r := range g.Replicas {
+				if r.Lag != 0 {
+					return fmt.Errorf("shard %d: %s lags %d", g.Shard, r.Node, r.Lag)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// waitSettled waits until the placement is fully carried out.
+func (h *clusterHarness) waitSettled(want int) *cluster.Status {
+	h.t.Helper()
+	var last error
+	var st *cluster.Status
+	deadline := time.Now().Add(2 * waitFor)
+	for time.Now().Before(deadline) {
+		var err error
+		if st, err = h.status(); err == nil {
+			if last = settled(st, want, false); last == nil {
+				return st
+			}
+		} else {
+			last = err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("cluster did not settle: %v", last)
+	return nil
+}
+
+// publish sends one event and waits for JetStream's ack.
+func (h *clusterHarness) publish(user string, data []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	_, err := h.js.Publish(ctx, cluster.EventsPrefix+user, data)
+	return err
+}
+
+// httpUser reads a user through a member's HTTP API.
+func httpUser(m *member, user, consistency string) (cluster.UserView, int, error) {
+	var v cluster.UserView
+	url := "http://" + m.node.HTTPAddr() + "/v1/users/" + user
+	if consistency != "" {
+		url += "?consistency=" + consistency
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return v, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return v, resp.StatusCode, nil
+	}
+	return v, resp.StatusCode, decodeBody(resp, &v)
+}
+
+// checkSeqs checks I3 over every transition collected so far.
+func (h *clusterHarness) checkSeqs() map[userDim]cluster.TransitionMessage {
+	h.t.Helper()
+	h.trans.mu.Lock()
+	msgs := append([]jetstream.Msg(nil), h.trans.msgs...)
+	h.trans.mu.Unlock()
+	return checkSeqs(h.t, msgs)
+}

@@ -1,0 +1,77 @@
+package node_test
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Three nodes form a cluster: every shard on all three, leaders spread,
+// any node answers for any user, strong reads see every applied event.
+func TestClusterFormation(t *testing.T) {
+	h := newClusterHarness(t, 3, nil)
+	st := h.waitSettled(3)
+	leads := map[string]int{}
+	for _, g := range st.Groups {
+		seen := map[string]bool{}
+		for _, id := range g.Placement {
+			if seen[id] {
+				t.Fatalf("shard %d placed twice on %s", g.Shard, id)
+			}
+			seen[id] = true
+		}
+		leads[g.Leader]++
+	}
+	// 4 shards on 3 nodes: leaders balance to 2/1/1 (preferred leaders).
+	eventually(t, "leaders balanced", func() bool {
+		st, err := h.status()
+		if err != nil {
+			return false
+		}
+		leads = map[string]int{}
+		for _, g := range st.Groups {
+			leads[g.Leader]++
+		}
+		for _, id := range []string{"n1", "n2", "n3"} {
+			if leads[id] < 1 || leads[id] > 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range 20 {
+		u := fmt.Sprintf("u%d", i)
+		if err := h.publish(u, event("e"+u, u, "purchase", t0, 60000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range h.live() {
+		for i := range 20 {
+			u := fmt.Sprintf("u%d", i)
+			v, code, err := httpUser(m, u, "strong")
+			if err != nil || code != http.StatusOK || v.Events != 1 || v.Tiers["value"] != "whale" {
+				t.Fatalf("strong read %s on %s: %d %v %+v", u, m.id, code, err, v)
+			}
+			if v.Consistency != "strong" || v.AppliedIndex == 0 {
+				t.Fatalf("strong read %s: consistency %q applied %d", u, v.Consistency, v.AppliedIndex)
+			}
+		}
+		// Stale reads come from the local replica once it has applied.
+		eventually(t, "stale read on "+m.id, func() bool {
+			v, code, _ := httpUser(m, "u7", "")
+			return code == http.StatusOK && v.Node == m.id && v.Events == 1
+		})
+	}
+	h.trans.waitUntil(t, "20 whale transitions", func(msgs []jetstream.Msg) bool {
+		n := 0
+		for _, tm := range transitions(t, msgs) {
+			if tm.Dimension == "value" && tm.To == "whale" {
+				n++
+			}
+		}
+		return n == 20
+	})
+	h.checkSeqs()
+}
