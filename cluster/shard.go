@@ -303,8 +303,12 @@ func (s *Shard) tickLoop(ctx context.Context) {
 					break
 				}
 				if err, _ := f.Response().(error); !errors.Is(err, ErrTickBacklog) {
+					if err != nil {
+						s.cfg.Logger.Debug("tick rejected", "shard", s.cfg.ID, "error", err)
+					}
 					break
 				}
+				s.cfg.Logger.Debug("tick backlog", "shard", s.cfg.ID)
 			}
 		}
 	}

@@ -44,7 +44,7 @@ func serveForTest(dir string) int {
 	cfg.ReplaceAfter = time.Minute
 	cfg.Cluster.DownAfter = time.Second
 	cfg.Shards = 4
-	cfg.LogLevel = "warn"
+	cfg.LogLevel = cmp.Or(os.Getenv("STRATA_TEST_LOG"), "warn")
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -73,6 +73,7 @@ func freePort(t *testing.T) string {
 type proc struct {
 	t               *testing.T
 	dir, http, nats string
+	env             []string // extra STRATA_TEST_* settings (cluster members)
 	cmd             *exec.Cmd
 }
 
@@ -80,6 +81,7 @@ func (p *proc) start() {
 	p.t.Helper()
 	p.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	p.cmd.Env = append(os.Environ(), "STRATA_TEST_SERVE_DIR="+p.dir, "STRATA_TEST_HTTP="+p.http, "STRATA_TEST_NATS="+p.nats)
+	p.cmd.Env = append(p.cmd.Env, p.env...)
 	p.cmd.Stderr = os.Stderr
 	if err := p.cmd.Start(); err != nil {
 		p.t.Fatal(err)
