@@ -34,7 +34,12 @@
 // first, because Raft resumes after the newest snapshot's index). A shard whose
 // Pebble state is older than its newest snapshot restores from it at start.
 //
-// On a single node every shard has one voter and an in-memory Raft transport;
-// the multi-node transport, placement and membership come with the cluster
-// work (see DESIGN.md).
+// Membership and placement live in the control Raft group (ControlGroup):
+// its leader tracks liveness from heartbeats and plans placement changes
+// (planNext: repairs, then replica balance, then leader balance); each shard
+// leader moves its group's configuration toward the placement (non-voter,
+// caught up, voter, then removal). Every group of a node, and node-to-node
+// requests, share one TCP listener (Mux) with optional mutual TLS bound to
+// node IDs. Reads are routed by the shard: local replica (stale), forwarded,
+// or through the leader after a barrier (strong). See DESIGN.md.
 package cluster

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/strata-io/strata/cluster"
 )
 
 // Three nodes form a cluster: every shard on all three, leaders spread,
@@ -74,4 +76,28 @@ func TestClusterFormation(t *testing.T) {
 		return n == 20
 	})
 	h.checkSeqs()
+
+	// GET /v1/cluster from any node: the control leader's view.
+	for _, m := range h.live() {
+		resp, err := http.Get("http://" + m.node.HTTPAddr() + "/v1/cluster")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st cluster.Status
+		if err := decodeBody(resp, &st); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/cluster via %s: %d %v", m.id, resp.StatusCode, err)
+		}
+		if len(st.Nodes) != 3 || len(st.Groups) != 4 || st.ControlLeader == "" || settled(&st, 3, false) != nil {
+			t.Fatalf("GET /v1/cluster via %s: %+v", m.id, st)
+		}
+		for _, n := range st.Nodes {
+			if !n.Alive || n.Status != cluster.NodeActive || n.Replicas != 4 || n.HTTPAddr == "" {
+				t.Fatalf("node %+v", n)
+			}
+		}
+	}
+	// Bad consistency values are refused.
+	if _, code, _ := httpUser(h.live()[0], "u1", "linearizable"); code != http.StatusBadRequest {
+		t.Fatalf("consistency=linearizable: status %d, want 400", code)
+	}
 }

@@ -53,10 +53,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 			IndependentLevels: true,
 		})
 	}
+	// "return nil, err" clears n before deferred calls run: close the
+	// half-started node through its own variable.
+	started := n
 	defer func() {
 		if err != nil {
-			n.Close()
-			n = nil
+			started.Close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
