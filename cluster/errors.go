@@ -16,4 +16,26 @@ var (
 	ErrCursorGap = errors.New("cluster: ingest entry leaves a gap after the cursor")
 	// ErrShardMismatch is returned when the events stream is partitioned differently from the config.
 	ErrShardMismatch = errors.New("cluster: shard count mismatch")
+
+	// ErrNoLeader is returned when a request needs a leader no node knows of.
+	ErrNoLeader = errors.New("cluster: no leader known")
+	// ErrNoReplica is returned when no node holding a replica answered.
+	ErrNoReplica = errors.New("cluster: no reachable replica")
+	// ErrLinkDown is returned by connections and dials across a link that
+	// Faults has cut (or whose traffic it dropped).
+	ErrLinkDown = errors.New("cluster: link down (fault injection)")
+
+	// Errors of the mux.
+	// ErrUnknownGroup is returned by a dial to a node where the Raft group is not registered.
+	ErrUnknownGroup = errors.New("cluster: raft group not registered at peer")
+	// ErrGroupInUse is returned by Mux.Stream for a group that already has a layer.
+	ErrGroupInUse = errors.New("cluster: raft group already registered")
+	// ErrRefused is returned by a dial the peer refused (identity, version or TLS).
+	ErrRefused = errors.New("cluster: connection refused by peer")
+	// ErrPeerMismatch is returned by a dial that reached a node other than the expected one.
+	ErrPeerMismatch = errors.New("cluster: peer identity mismatch")
+	// ErrBadHandshake is returned for a malformed connection preamble or frame.
+	ErrBadHandshake = errors.New("cluster: bad mux handshake")
+	// ErrRPCTooLarge is returned for an RPC body over MaxRPCSize.
+	ErrRPCTooLarge = errors.New("cluster: rpc body too large")
 )

@@ -1,16 +1,11 @@
 package cluster
 
 import (
-	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
 )
-
-// ErrLinkDown is returned by connections and dials across a link that Faults
-// has cut (or whose traffic it dropped).
-var ErrLinkDown = errors.New("cluster: link down (fault injection)")
 
 // Faults injects network faults into the connections of the Muxes that share
 // it (MuxConfig.Faults): cut links, partitions, isolated nodes, delay and

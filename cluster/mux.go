@@ -14,23 +14,6 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Errors of the mux. (They belong in errors.go, kept here while other files
-// are being edited.)
-var (
-	// ErrUnknownGroup is returned by a dial to a node where the Raft group is not registered.
-	ErrUnknownGroup = errors.New("cluster: raft group not registered at peer")
-	// ErrGroupInUse is returned by Mux.Stream for a group that already has a layer.
-	ErrGroupInUse = errors.New("cluster: raft group already registered")
-	// ErrRefused is returned by a dial the peer refused (identity, version or TLS).
-	ErrRefused = errors.New("cluster: connection refused by peer")
-	// ErrPeerMismatch is returned by a dial that reached a node other than the expected one.
-	ErrPeerMismatch = errors.New("cluster: peer identity mismatch")
-	// ErrBadHandshake is returned for a malformed connection preamble or frame.
-	ErrBadHandshake = errors.New("cluster: bad mux handshake")
-	// ErrRPCTooLarge is returned for an RPC body over MaxRPCSize.
-	ErrRPCTooLarge = errors.New("cluster: rpc body too large")
-)
-
 // MuxConfig configures a Mux.
 type MuxConfig struct {
 	// NodeID is this node's ID, sent to peers (required, at most 255 bytes).

@@ -36,13 +36,6 @@ type rpcResp struct {
 // as this node knows it, which may forward once more if that changed).
 const maxHops = 3
 
-// Errors of routed requests.
-var (
-	ErrNoLeader   = errors.New("cluster: no leader known")
-	ErrNoReplica  = errors.New("cluster: no reachable replica")
-	errRemoteUser = "cluster: unknown user" // ErrUnknownUser's text, matched across nodes
-)
-
 // call sends req to the node at addr and decodes the response.
 func (c *Cluster) call(ctx context.Context, addr string, req *rpcReq) (*rpcResp, error) {
 	b, err := json.Marshal(req)

@@ -10,19 +10,10 @@ import (
 	"github.com/strata-io/strata/node"
 )
 
-// leaderOfMost returns the node leading the most shards.
+// leaderOfMost returns the node leading the most shards once settled.
 func (h *clusterHarness) leaderOfMost() string {
 	h.t.Helper()
-	st := h.waitSettled(3)
-	n := map[string]int{}
-	best := ""
-	for _, g := range st.Groups {
-		n[g.Leader]++
-		if best == "" || n[g.Leader] > n[best] {
-			best = g.Leader
-		}
-	}
-	return best
+	return leaderOfMost(h.waitSettled(3))
 }
 
 // waitLeadersWithout waits until every shard is led by a node other than
@@ -193,11 +184,14 @@ func TestClusterJoinAndLeave(t *testing.T) {
 		return true
 	})
 	h.waitProgress(l, "progress after the join")
+	if got := metricValue(t, h.member("n4").node, "strata_snapshot_restores_total"); got < 1 {
+		t.Fatalf("n4 installed %v snapshots, want ≥ 1 (logs are compacted)", got)
+	}
 	// n4 lacks 2 shards: its reads of their users are forwarded.
 	st := h.waitSettled(3)
 	forwarded := 0
 	for _, u := range l.users {
-		v, code, err := httpUser(h.member("n4"), u, "")
+		v, code, err := httpUser(*h.member("n4"), u, "")
 		if err != nil || code != http.StatusOK {
 			continue // a user with no event yet
 		}

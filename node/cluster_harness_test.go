@@ -26,11 +26,11 @@ import (
 // server, with real Raft over TCP through a fault-injecting transport and
 // real Pebble on disk.
 type clusterHarness struct {
-	t      *testing.T
-	ns     *server.Server
-	clock  *clocktest.Clock
-	faults *cluster.Faults
-	tune   func(id string, cfg *node.Config)
+	t       *testing.T
+	natsURL string // comma-separated when NATS is itself a cluster
+	clock   *clocktest.Clock
+	faults  *cluster.Faults
+	tune    func(id string, cfg *node.Config)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -50,16 +50,20 @@ type member struct {
 // newClusterHarness starts n nodes (n1 forms the cluster, the others join
 // it) and waits until every shard has its replicas.
 func newClusterHarness(t *testing.T, n int, tune func(id string, cfg *node.Config)) *clusterHarness {
-	h := &clusterHarness{t: t, clock: clocktest.New(t0), faults: cluster.NewFaults(1), tune: tune,
-		members: map[string]*member{}}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-	})
+	return newClusterHarnessOn(t, startNATS(t, &server.Options{}).ClientURL(), n, tune)
+}
+
+// startNATS starts a JetStream server on loopback with opts (host, port,
+// store dir and logging filled in) and shuts it down after the test.
+func startNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.Port, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true, true
+	opts.StoreDir = t.TempDir()
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns.Start()
-	h.ns = ns
 	t.Cleanup(func() {
 		ns.Shutdown()
 		ns.WaitForShutdown()
@@ -67,11 +71,19 @@ func newClusterHarness(t *testing.T, n int, tune func(id string, cfg *node.Confi
 	if !ns.ReadyForConnections(waitFor) {
 		t.Fatal("NATS not ready")
 	}
+	return ns
+}
+
+// newClusterHarnessOn is newClusterHarness against NATS at natsURL.
+func newClusterHarnessOn(t *testing.T, natsURL string, n int, tune func(id string, cfg *node.Config)) *clusterHarness {
+	h := &clusterHarness{t: t, natsURL: natsURL, clock: clocktest.New(t0), faults: cluster.NewFaults(1), tune: tune,
+		members: map[string]*member{}}
+	var err error
 	t.Cleanup(h.stopAll)
 	for i := 1; i <= n; i++ {
 		h.add(fmt.Sprintf("n%d", i))
 	}
-	if h.nc, err = nats.Connect(ns.ClientURL()); err != nil {
+	if h.nc, err = nats.Connect(natsURL, nats.MaxReconnects(-1)); err != nil {
 		t.Fatal(err)
 	}
 	if h.js, err = jetstream.New(h.nc, jetstream.WithPublishAsyncTimeout(5*time.Second)); err != nil {
@@ -106,7 +118,7 @@ func (h *clusterHarness) config(m *member) node.Config {
 	cfg.DataDir = m.dir
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.RaftAddr = m.raftAddr
-	cfg.NATSURL = h.ns.ClientURL()
+	cfg.NATSURL = h.natsURL
 	cfg.Shards = 4
 	cfg.Clock = h.clock
 	cfg.Faults = h.faults
@@ -200,14 +212,15 @@ func (h *clusterHarness) member(id string) *member {
 	return m
 }
 
-// live returns the running members.
-func (h *clusterHarness) live() []*member {
+// live returns copies of the running members (a member's node may be
+// stopped meanwhile; its requests then fail).
+func (h *clusterHarness) live() []member {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []*member
+	var out []member
 	for _, id := range h.order {
 		if m := h.members[id]; m.node != nil {
-			out = append(out, m)
+			out = append(out, *m)
 		}
 	}
 	return out
@@ -286,7 +299,7 @@ func (h *clusterHarness) publish(user string, data []byte) error {
 }
 
 // httpUser reads a user through a member's HTTP API.
-func httpUser(m *member, user, consistency string) (cluster.UserView, int, error) {
+func httpUser(m member, user, consistency string) (cluster.UserView, int, error) {
 	var v cluster.UserView
 	url := "http://" + m.node.HTTPAddr() + "/v1/users/" + user
 	if consistency != "" {

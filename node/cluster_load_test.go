@@ -366,30 +366,34 @@ func (h *clusterHarness) checkOracle(acked map[string]int) {
 	for user, n := range acked {
 		o.waitEvents(user, uint64(n))
 		want := o.user(user)
-		got, code, err := httpUser(h.live()[0], user, "strong")
-		if err != nil || code != http.StatusOK {
-			t.Fatalf("read %s: %d %v", user, code, err)
-		}
+		var got cluster.UserView
+		eventually(t, "strong read of "+user, func() bool {
+			v, code, err := httpUser(h.live()[0], user, "strong")
+			got = v
+			return err == nil && code == http.StatusOK
+		})
 		if !reflect.DeepEqual(got.Tiers, want.Tiers) || !reflect.DeepEqual(got.Scores, want.Scores) || got.Events != want.Events {
 			t.Fatalf("%s differs from the single-node oracle:\ncluster %+v\noracle  %+v", user, got, want)
 		}
 	}
-	// Transition paths: the oracle's transitions equal the cluster's.
-	last := h.checkSeqs()
-	total := 0
-	for _, tm := range last {
-		total += int(tm.Seq)
+	// Transition paths: once the oracle has published every transition its
+	// users' tiers imply, the cluster's streams must end at the same seq and
+	// tier for every user and dimension.
+	views := map[string]map[string]string{}
+	for user := range acked {
+		views[user] = o.user(user).Tiers
 	}
-	o.trans.waitUntil(t, "oracle transitions", func(msgs []jetstream.Msg) bool { return len(msgs) >= total })
-	olast := o.checkSeqsLast()
-	for k, tm := range olast {
-		if c := last[k]; c.Seq != tm.Seq || c.To != tm.To {
-			t.Fatalf("%s/%s: cluster ends at seq %d %q, oracle at seq %d %q", k.user, k.dim, c.Seq, c.To, tm.Seq, tm.To)
+	omsgs := o.trans.waitUntil(t, "oracle transitions", endsAt(t, views))
+	olast := checkSeqs(t, omsgs)
+	h.trans.waitUntil(t, "cluster transitions equal to the oracle's", func(msgs []jetstream.Msg) bool {
+		last := checkSeqs(t, msgs)
+		for k, tm := range olast {
+			if c := last[k]; c.Seq != tm.Seq || c.To != tm.To {
+				return false
+			}
 		}
-	}
-	if len(olast) != len(last) {
-		t.Fatalf("cluster has %d user/dimension paths, oracle %d", len(last), len(olast))
-	}
+		return len(last) == len(olast)
+	})
 }
 
 func lastToken(subject string) string {
@@ -399,13 +403,6 @@ func lastToken(subject string) string {
 		}
 	}
 	return subject
-}
-
-func (h *harness) checkSeqsLast() map[userDim]cluster.TransitionMessage {
-	h.trans.mu.Lock()
-	msgs := append([]jetstream.Msg(nil), h.trans.msgs...)
-	h.trans.mu.Unlock()
-	return checkSeqs(h.t, msgs)
 }
 
 // checkCounterDirect checks the same property as counterModel directly
@@ -444,5 +441,21 @@ func checkCounterDirect(t *testing.T, ops []porcupine.Operation) {
 				}
 			}
 		}
+	}
+}
+
+// endsAt is a collector predicate: every user's transitions, checked for
+// I3, end at the tiers of views (user → dimension → tier).
+func endsAt(t testing.TB, views map[string]map[string]string) func([]jetstream.Msg) bool {
+	return func(msgs []jetstream.Msg) bool {
+		last := checkSeqs(t, msgs)
+		for user, tiers := range views {
+			for dim, tier := range tiers {
+				if last[userDim{user, dim}].To != tier {
+					return false
+				}
+			}
+		}
+		return true
 	}
 }

@@ -37,19 +37,8 @@ type procCluster struct {
 }
 
 func newProcCluster(t *testing.T) *procCluster {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
-		StoreDir: t.TempDir(), NoLog: true, NoSigs: true, SyncInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	if !ns.ReadyForConnections(waitFor) {
-		t.Fatal("NATS not ready")
-	}
+	ns := startNATS(t, &server.Options{SyncInterval: time.Second})
+	var err error
 	pc := &procCluster{t: t, ns: ns, procs: map[string]*proc{}}
 	raft := map[string]string{}
 	for i := 1; i <= 3; i++ {
@@ -118,18 +107,24 @@ func (pc *procCluster) waitSettled() *cluster.Status {
 	return st
 }
 
-// strongEvents reads a user's event count with a strong read via node id.
-func (pc *procCluster) strongEvents(id, user string) (uint64, bool) {
+// strongUser reads a user with a strong read via node id.
+func (pc *procCluster) strongUser(id, user string) (cluster.UserView, bool) {
+	var v cluster.UserView
 	c := http.Client{Timeout: 3 * time.Second}
 	resp, err := c.Get("http://" + pc.procs[id].http + "/v1/users/" + user + "?consistency=strong")
 	if err != nil {
 		pc.lastErr = err
-		return 0, false
+		return v, false
 	}
-	var v cluster.UserView
 	err = decodeBody(resp, &v)
 	pc.lastErr = fmt.Errorf("status %d, %d events, %v", resp.StatusCode, v.Events, err)
-	return v.Events, err == nil && resp.StatusCode == http.StatusOK
+	return v, err == nil && resp.StatusCode == http.StatusOK
+}
+
+// strongEvents reads a user's event count with a strong read via node id.
+func (pc *procCluster) strongEvents(id, user string) (uint64, bool) {
+	v, ok := pc.strongUser(id, user)
+	return v.Events, ok
 }
 
 // publisher sends events for users round-robin until stopped, retrying
@@ -242,21 +237,15 @@ func (pc *procCluster) verify(acked map[string]int) {
 				return ok && got == uint64(n)
 			})
 		}
-		views[user] = pc.procs[pc.ids[0]].user(user).Tiers
+		eventually(t, "strong read of "+user, func() bool {
+			v, ok := pc.strongUser(pc.ids[0], user)
+			views[user] = v.Tiers
+			return ok
+		})
 	}
 	trans := collect(t, pc.js, cluster.TransitionsStream)
 	defer trans.stop()
-	msgs := trans.waitUntil(t, "published transitions to match state", func(msgs []jetstream.Msg) bool {
-		last := checkSeqs(t, msgs)
-		for user, tiers := range views {
-			for dim, tier := range tiers {
-				if last[userDim{user, dim}].To != tier {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	msgs := trans.waitUntil(t, "published transitions to match state", endsAt(t, views))
 	total := 0
 	for _, n := range acked {
 		total += n

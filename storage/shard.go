@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -141,23 +142,36 @@ func (s *Shard) Users(fn func(user string, state []byte) error) error {
 // value of the shard, in key order, each length-prefixed. Replicas at the
 // same applied index must return the same hash (invariant I5).
 func (s *Shard) Hash() ([32]byte, error) {
+	var sum [32]byte
+	h, err := s.hashKeys(false)
+	if err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+// hashKeys feeds every FSM key (without its shard prefix) and value, in key
+// order and length-prefixed, to a new SHA-256; skipMeta leaves the meta key out.
+func (s *Shard) hashKeys(skipMeta bool) (hash.Hash, error) {
 	h := sha256.New()
 	var lb [binary.MaxVarintLen64]byte
 	lower, upper := fsmBounds(s.id)
 	err := s.scan(lower, upper, func(k, v []byte) error {
 		k = k[shardPrefixLen:]
+		if skipMeta && len(k) > 0 && k[0] == kindMeta {
+			return nil
+		}
 		h.Write(binary.AppendUvarint(lb[:0], uint64(len(k))))
 		h.Write(k)
 		h.Write(binary.AppendUvarint(lb[:0], uint64(len(v))))
 		h.Write(v)
 		return nil
 	})
-	var sum [32]byte
 	if err != nil {
-		return sum, fmt.Errorf("storage: hash shard %d: %w", s.id, err)
+		return nil, fmt.Errorf("storage: hash shard %d: %w", s.id, err)
 	}
-	h.Sum(sum[:0])
-	return sum, nil
+	return h, nil
 }
 
 // errStop ends a scan early without error.
