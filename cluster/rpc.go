@@ -125,7 +125,7 @@ func (c *Cluster) toControlLeader(ctx context.Context, req *rpcReq, local func()
 func (c *Cluster) join(ctx context.Context) error {
 	req := &rpcReq{Op: "join", Node: c.selfInfo()}
 	delay := 100 * time.Millisecond
-	for {
+	for attempt := 1; ; attempt++ {
 		var errs []error
 		for _, addr := range c.cfg.Join {
 			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -137,7 +137,11 @@ func (c *Cluster) join(ctx context.Context) error {
 			}
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 		}
-		c.log.Warn("join failed, retrying", "error", errors.Join(errs...))
+		log := c.log.Info // members still electing a leader is normal at first
+		if attempt > 10 {
+			log = c.log.Warn
+		}
+		log("join failed, retrying", "error", errors.Join(errs...))
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster: join: %w", errors.Join(append(errs, ctx.Err())...))
