@@ -48,6 +48,8 @@ func DefaultOptions() Options {
 type DB struct {
 	pdb    *pebble.DB
 	logger hclog.Logger
+	fs     vfs.FS // where the database lives (restore spools snapshots next to it)
+	dir    string
 
 	// active counts calls in progress; closed is set once by Close. See enter.
 	active  atomic.Int64
@@ -91,7 +93,11 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %q: %w", dir, err)
 	}
-	db := &DB{pdb: pdb, logger: opts.Logger}
+	fs := opts.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	db := &DB{pdb: pdb, logger: opts.Logger, fs: fs, dir: dir}
 	db.drained.cond.L = &db.drained.Mutex
 	db.mu.raft = make(map[uint16]*RaftStore)
 	db.mu.shards = make(map[uint16]*Shard)
@@ -218,3 +224,9 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(msg)
 	panic("storage: pebble fatal: " + msg)
 }
+
+// FS is the filesystem the database lives on (tools and tests).
+func (db *DB) FS() vfs.FS { return db.fs }
+
+// Dir is the database directory on FS.
+func (db *DB) Dir() string { return db.dir }

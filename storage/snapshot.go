@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Snapshot stream format, version 1:
@@ -177,36 +179,102 @@ func (sn *Snapshot) release() error {
 }
 
 // Restore replaces the shard's whole FSM state with the snapshot stream in
-// r. It reads and verifies the entire stream (frame checksums, total
-// checksum, pair count, key order and shape, Meta, no trailing bytes) while
-// staging the new state in one batch behind a range delete of the old state,
-// and commits (synced) only if everything checks out. On any error the old
-// state is untouched and the error wraps ErrCorrupt (bad stream) or the
-// reader's error. Not safe to run concurrently with batches on this shard.
+// r, in bounded memory. It first reads and verifies the entire stream (frame
+// checksums, total checksum, pair count, key order and shape, Meta, no
+// trailing bytes) while spooling it to a file beside the database; a bad
+// stream leaves the old state untouched and the error wraps ErrCorrupt. Only
+// then does it replace the state, in batches behind a range delete, with
+// Meta in the last, synced batch. An I/O error or crash part-way leaves the
+// shard without Meta (applied index 0), so its owner restores it again.
+// Not safe to run concurrently with batches on this shard.
 func (s *Shard) Restore(r io.Reader) error {
 	if err := s.db.enter(); err != nil {
 		return err
 	}
 	defer s.db.leave()
-	pb := s.db.pdb.NewBatch()
-	defer pb.Close()
-	lower, upper := fsmBounds(s.id)
-	if err := pb.DeleteRange(lower, upper, nil); err != nil {
+	name := s.db.fs.PathJoin(s.db.dir, fmt.Sprintf("restore-%d.tmp", s.id))
+	if err := s.spool(r, name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
-	prefix := lower
-	var key []byte
-	err := readSnapshot(r, func(k, v []byte) error {
-		key = append(append(key[:0], prefix...), k...)
-		return pb.Set(key, v, nil)
-	})
-	if err != nil {
-		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
-	}
-	if err := pb.Commit(pebble.Sync); err != nil {
+	defer func() { _ = s.db.fs.Remove(name) }()
+	if err := s.replace(name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
 	return nil
+}
+
+// restoreBatchBytes bounds one batch of a restore: memory stays bounded
+// whatever the size of the shard.
+const restoreBatchBytes = 8 << 20
+
+// spool verifies the whole stream while copying it to the file name (the
+// shard is not touched until the stream is known good).
+func (s *Shard) spool(r io.Reader, name string) error {
+	f, err := s.db.fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	// vfs.File.Write may modify its argument: bufio hands it bufio's own
+	// buffer, never the bytes readSnapshot is verifying.
+	w := bufio.NewWriterSize(f, 1<<20)
+	err = readSnapshot(io.TeeReader(r, w), func(k, v []byte) error { return nil })
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = s.db.fs.Remove(name)
+	}
+	return err
+}
+
+// replace swaps the shard's state for the verified stream in file name, in
+// batches of restoreBatchBytes behind a range delete of the old state. Meta
+// is written last, in the final synced batch: a crash part-way leaves a
+// shard without Meta (applied index 0), which its owner restores again.
+func (s *Shard) replace(name string) error {
+	f, err := s.db.fs.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pb := s.db.pdb.NewBatch()
+	defer func() { _ = pb.Close() }()
+	lower, upper := fsmBounds(s.id)
+	if err := pb.DeleteRange(lower, upper, nil); err != nil {
+		return err
+	}
+	var key, metaKey, metaVal []byte
+	err = readSnapshot(f, func(k, v []byte) error {
+		key = append(append(key[:0], lower...), k...)
+		if k[0] == kindMeta {
+			metaKey, metaVal = slices.Clone(key), slices.Clone(v)
+			return nil
+		}
+		if err := pb.Set(key, v, nil); err != nil {
+			return err
+		}
+		if pb.Len() < restoreBatchBytes {
+			return nil
+		}
+		if err := pb.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		_ = pb.Close()
+		pb = s.db.pdb.NewBatch()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if metaKey != nil {
+		if err := pb.Set(metaKey, metaVal, nil); err != nil {
+			return err
+		}
+	}
+	return pb.Commit(pebble.Sync)
 }
 
 // readSnapshot verifies a stream, calling fn for every pair in order. fn's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/strata-io/strata/storage"
@@ -195,5 +196,39 @@ func TestSnapshotConcurrentWithWrites(t *testing.T) {
 	}
 	if hash(t, dst) != want {
 		t.Fatal("snapshot not point-in-time")
+	}
+}
+
+// A snapshot far larger than one restore batch restores exactly, over older
+// state, and leaves no spool file behind.
+func TestRestoreLarge(t *testing.T) {
+	db := storagetest.Open(t)
+	src, dst := db.Shard(1), db.Shard(2)
+	for part := range 8 { // ~ 30 MB of users: several restore batches
+		commit(t, src, func(b *storage.Batch) {
+			for i := range 5000 {
+				b.PutUser(fmt.Sprintf("big-%d-%d", part, i), bytes.Repeat([]byte{byte(i)}, 700))
+			}
+		})
+	}
+	fill(t, src, 50, "src")
+	fill(t, dst, 80, "old")
+	if err := dst.Restore(bytes.NewReader(snapshotBytes(t, src))); err != nil {
+		t.Fatal(err)
+	}
+	if hash(t, src) != hash(t, dst) {
+		t.Fatal("restored state differs from the source")
+	}
+	if m, err := dst.Meta(); err != nil || m.AppliedIndex != 50 {
+		t.Fatalf("meta after restore: %+v %v", m, err)
+	}
+	ls, err := db.FS().List(db.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range ls {
+		if strings.HasPrefix(name, "restore-") {
+			t.Fatalf("spool file %s left behind", name)
+		}
 	}
 }
