@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -295,9 +294,8 @@ func (c *Cluster) localReplica(shard uint16) (*ReplicaStatus, error) {
 	}
 	r := s.raft
 	_, leader := r.LeaderWithID()
-	term, _ := strconv.ParseUint(r.Stats()["term"], 10, 64)
 	rs := &ReplicaStatus{Shard: shard, Node: c.cfg.NodeID, Role: r.State().String(), Leader: string(leader),
-		Term: term, AppliedIndex: s.fsm.Meta().AppliedIndex, LastIndex: r.LastIndex(), Ingesting: s.Ingesting()}
+		Term: r.CurrentTerm(), AppliedIndex: s.fsm.Meta().AppliedIndex, LastIndex: r.LastIndex(), Ingesting: s.Ingesting()}
 	if r.State() == raft.Leader {
 		f := r.GetConfiguration()
 		if f.Error() == nil {
