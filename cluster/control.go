@@ -78,7 +78,7 @@ func (s *ControlState) Holds(node string, shard int) bool {
 
 // controlCmd is one control log entry (JSON; small and rare).
 type controlCmd struct {
-	Op        string     `json:"op"`                  // init, node, place
+	Op        string     `json:"op"`                  // init, join, addr, status, place
 	Base      uint64     `json:"base,omitempty"`      // place: state version it was planned on
 	Shards    int        `json:"shards,omitempty"`    // init
 	Replicas  int        `json:"replicas,omitempty"`  // init
@@ -86,7 +86,7 @@ type controlCmd struct {
 	Shard     int        `json:"shard,omitempty"`     // place
 	Nodes     []string   `json:"nodes,omitempty"`     // place
 	Placement [][]string `json:"placement,omitempty"` // init
-	Remove    bool       `json:"remove,omitempty"`    // node: delete the record
+	From      string     `json:"from,omitempty"`      // status: the status it must have now
 }
 
 // errStalePlan is the response to a place command planned on an old state.
@@ -186,16 +186,29 @@ func (s *ControlState) apply(c *controlCmd) error {
 		n := *c.Node
 		s.Nodes[n.ID] = &n
 		s.Placement = c.Placement
-	case "node":
+	case "join":
+		// A new member, or a known one coming back (with new addresses).
 		if c.Node == nil || c.Node.ID == "" {
-			return errors.New("cluster: node command without node")
+			return errors.New("cluster: join without node")
 		}
-		if c.Remove {
-			delete(s.Nodes, c.Node.ID)
-			return nil
+		if old := s.Nodes[c.Node.ID]; old != nil && old.Status == NodeLeaving {
+			return fmt.Errorf("cluster: node %s is leaving", c.Node.ID)
 		}
 		n := *c.Node
+		n.Status = NodeActive
 		s.Nodes[n.ID] = &n
+	case "addr":
+		n := s.Nodes[nodeID(c.Node)]
+		if n == nil || c.Node.RaftAddr == "" {
+			return errors.New("cluster: address update of an unknown node")
+		}
+		n.RaftAddr, n.HTTPAddr = c.Node.RaftAddr, c.Node.HTTPAddr
+	case "status":
+		n := s.Nodes[nodeID(c.Node)]
+		if n == nil || n.Status != c.From {
+			return fmt.Errorf("cluster: node %s is not %s", nodeID(c.Node), c.From)
+		}
+		n.Status = c.Node.Status
 	case "place":
 		if c.Base != s.Version {
 			return errStalePlan
@@ -271,3 +284,10 @@ func (s controlSnapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (controlSnapshot) Release() {}
+
+func nodeID(n *NodeInfo) string {
+	if n == nil {
+		return ""
+	}
+	return n.ID
+}

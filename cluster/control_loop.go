@@ -28,9 +28,12 @@ type ReplicaStatus struct {
 	Role         string   `json:"role"` // Leader, Follower, Candidate
 	Leader       string   `json:"leader,omitempty"`
 	Term         uint64   `json:"term"`
-	AppliedIndex uint64   `json:"applied_index"` // last entry applied by the FSM
-	LastIndex    uint64   `json:"last_index"`    // last entry in the replica's log
-	Lag          uint64   `json:"lag"`           // leader's applied index minus this one's
+	AppliedIndex uint64   `json:"applied_index"`          // last entry applied by the FSM
+	LastIndex    uint64   `json:"last_index"`             // last entry in the replica's log
+	CommitIndex  uint64   `json:"commit_index"`           // last entry the replica knows committed
+	ConfigIndex  uint64   `json:"config_index,omitempty"` // leader only: log index of its newest committed configuration
+	Committed    []string `json:"committed,omitempty"`    // leader only: the servers of that configuration
+	Lag          uint64   `json:"lag"`                    // leader's applied index minus this one's
 	Ingesting    bool     `json:"ingesting,omitempty"`
 	Voters       []string `json:"voters,omitempty"`    // leader only
 	Nonvoters    []string `json:"nonvoters,omitempty"` // leader only
@@ -104,7 +107,38 @@ func (l *controlLeader) step() error {
 			return err
 		}
 	}
+	if err := l.promoteControlVoters(); err != nil {
+		return err
+	}
 	return l.finishLeaves()
+}
+
+// promoteControlVoters keeps up to maxControlVoters voters in the control
+// group: a live active non-voter becomes a voter when a voter left.
+func (l *controlLeader) promoteControlVoters() error {
+	c := l.c
+	f := c.ctrlRaft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	v := l.view()
+	voters := 0
+	var candidate *raft.Server
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter {
+			voters++
+			continue
+		}
+		n := v.state.Nodes[string(srv.ID)]
+		if candidate == nil && n != nil && n.Status == NodeActive && v.alive[n.ID] {
+			candidate = &srv
+		}
+	}
+	if voters >= maxControlVoters || candidate == nil {
+		return nil
+	}
+	c.log.Info("promoting control group member", "node", candidate.ID)
+	return c.ctrlRaft.AddVoter(candidate.ID, candidate.Address, 0, c.cfg.ProposeTimeout).Error()
 }
 
 // view assembles the planner's input.
@@ -162,9 +196,6 @@ func (l *controlLeader) shardLeadersLocked(now time.Time) map[uint16]ReplicaStat
 func (l *controlLeader) finishLeaves() error {
 	c := l.c
 	st := c.ctrl.State()
-	l.mu.Lock()
-	leaders := l.shardLeadersLocked(time.Now())
-	l.mu.Unlock()
 	for _, id := range st.NodeIDs() {
 		n := st.Nodes[id]
 		if n.Status != NodeLeaving {
@@ -172,11 +203,17 @@ func (l *controlLeader) finishLeaves() error {
 		}
 		busy := false
 		for i := range st.Placement {
-			r, ok := leaders[uint16(i)]
-			if st.Holds(id, i) || !ok || slices.Contains(r.Voters, id) || slices.Contains(r.Nonvoters, id) {
+			if st.Holds(id, i) || !l.removedEverywhere(uint16(i), id) {
 				busy = true
 			}
 		}
+		// A live leaving node first drops its replicas (told so in answer to
+		// its heartbeats): once out of the control group it hears no more.
+		l.mu.Lock()
+		if time.Since(l.lastSeen[id]) < c.cfg.DownAfter && len(l.reports[id].Replicas) > 0 {
+			busy = true
+		}
+		l.mu.Unlock()
 		if busy {
 			continue
 		}
@@ -186,9 +223,8 @@ func (l *controlLeader) finishLeaves() error {
 		if err := c.ctrlRaft.RemoveServer(raft.ServerID(id), 0, c.cfg.ProposeTimeout).Error(); err != nil {
 			return err
 		}
-		info := *n
-		info.Status = NodeLeft
-		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+		if _, err := c.proposeControl(controlCmd{Op: "status", From: NodeLeaving,
+			Node: &NodeInfo{ID: id, Status: NodeLeft}}); err != nil {
 			return err
 		}
 		c.log.Info("node left the cluster", "node", id)
@@ -259,31 +295,70 @@ func (c *Cluster) handleHeartbeat(_ context.Context, req *rpcReq) ([]uint16, err
 	if known == nil {
 		return nil, fmt.Errorf("cluster: %s is not a member", rep.Node.ID)
 	}
-	if known.RaftAddr != rep.Node.RaftAddr || known.HTTPAddr != rep.Node.HTTPAddr {
-		info := *known
-		info.RaftAddr, info.HTTPAddr = rep.Node.RaftAddr, rep.Node.HTTPAddr
-		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+	if rep.Node.RaftAddr != "" && (known.RaftAddr != rep.Node.RaftAddr || known.HTTPAddr != rep.Node.HTTPAddr) {
+		info := NodeInfo{ID: known.ID, RaftAddr: rep.Node.RaftAddr, HTTPAddr: rep.Node.HTTPAddr}
+		if _, err := c.proposeControl(controlCmd{Op: "addr", Node: &info}); err != nil {
 			return nil, err
 		}
 	}
+	// A node reports its own replicas only.
+	own := rep.Replicas[:0:0]
+	for _, r := range rep.Replicas {
+		if r.Node == rep.Node.ID {
+			own = append(own, r)
+		}
+	}
+	rep.Replicas = own
 	l := c.leader
-	now := time.Now()
 	l.mu.Lock()
-	l.lastSeen[rep.Node.ID] = now
+	l.lastSeen[rep.Node.ID] = time.Now()
 	l.reports[rep.Node.ID] = *rep
-	leaders := l.shardLeadersLocked(now)
 	l.mu.Unlock()
 	var drop []uint16
 	for _, r := range rep.Replicas {
-		if st.Holds(rep.Node.ID, int(r.Shard)) {
-			continue
-		}
-		lr, ok := leaders[r.Shard]
-		if ok && !slices.Contains(lr.Voters, rep.Node.ID) && !slices.Contains(lr.Nonvoters, rep.Node.ID) {
+		if !st.Holds(rep.Node.ID, int(r.Shard)) && l.removedEverywhere(r.Shard, rep.Node.ID) {
 			drop = append(drop, r.Shard)
 		}
 	}
 	return drop, nil
+}
+
+// removedEverywhere reports whether node is out of shard's Raft group for
+// good: the shard's leader has a committed configuration without it, and
+// every voter of that configuration has committed it too (in the leader's
+// term). Only then may the node delete its replica: no voter can still count
+// on it for a quorum, and none would grant a vote to a stale candidate
+// because an empty replica re-created on the node asked it to.
+func (l *controlLeader) removedEverywhere(shard uint16, node string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	lr, ok := l.shardLeadersLocked(now)[shard]
+	if !ok || lr.ConfigIndex == 0 || slices.Contains(lr.Committed, node) ||
+		slices.Contains(lr.Voters, node) || slices.Contains(lr.Nonvoters, node) {
+		l.c.log.Trace("replica still in use", "shard", shard, "node", node, "leader", lr)
+		return false
+	}
+	for _, v := range lr.Committed {
+		if v == lr.Node {
+			continue
+		}
+		if now.Sub(l.lastSeen[v]) >= l.c.cfg.DownAfter {
+			l.c.log.Trace("replica still in use: voter down", "shard", shard, "node", node, "voter", v)
+			return false
+		}
+		found := false
+		for _, r := range l.reports[v].Replicas {
+			if r.Shard == shard && r.Term == lr.Term && r.CommitIndex >= lr.ConfigIndex {
+				found = true
+			}
+		}
+		if !found {
+			l.c.log.Trace("replica still in use: voter behind", "shard", shard, "node", node, "voter", v, "leader", lr, "reports", l.reports[v].Replicas)
+			return false
+		}
+	}
+	return true
 }
 
 // localReplica describes this node's replica of shard.
@@ -295,9 +370,15 @@ func (c *Cluster) localReplica(shard uint16) (*ReplicaStatus, error) {
 	r := s.raft
 	_, leader := r.LeaderWithID()
 	rs := &ReplicaStatus{Shard: shard, Node: c.cfg.NodeID, Role: r.State().String(), Leader: string(leader),
-		Term: r.CurrentTerm(), AppliedIndex: s.fsm.Meta().AppliedIndex, LastIndex: r.LastIndex(), Ingesting: s.Ingesting()}
+		Term: r.CurrentTerm(), AppliedIndex: s.fsm.Meta().AppliedIndex, LastIndex: r.LastIndex(),
+		CommitIndex: r.CommitIndex(), Ingesting: s.Ingesting()}
 	if r.State() == raft.Leader {
+		var committed raft.Configuration
 		f := r.GetConfiguration()
+		rs.ConfigIndex, committed = s.fsm.CommittedConfiguration()
+		for _, srv := range committed.Servers {
+			rs.Committed = append(rs.Committed, string(srv.ID))
+		}
 		if f.Error() == nil {
 			for _, srv := range f.Configuration().Servers {
 				if srv.Suffrage == raft.Voter {

@@ -17,6 +17,8 @@ var (
 	// ErrShardMismatch is returned when the events stream is partitioned differently from the config.
 	ErrShardMismatch = errors.New("cluster: shard count mismatch")
 
+	// errNotReady answers node-to-node requests while the node is starting.
+	errNotReady = errors.New("cluster: node is starting")
 	// ErrNoLeader is returned when a request needs a leader no node knows of.
 	ErrNoLeader = errors.New("cluster: no leader known")
 	// ErrNoReplica is returned when no node holding a replica answered.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +59,20 @@ type FSM struct {
 	mu struct {
 		sync.Mutex
 		meta storage.Meta
+		// The last Raft configuration entry applied (so committed), as seen
+		// since this process started (0: none seen yet).
+		cfgIndex uint64
+		cfg      raft.Configuration
 	}
+}
+
+// CommittedConfiguration returns the newest Raft configuration this replica
+// has applied and its log index; index 0 means none was seen since start
+// (it may predate the last snapshot).
+func (f *FSM) CommittedConfiguration() (uint64, raft.Configuration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.cfgIndex, f.mu.cfg.Clone()
 }
 
 var (
@@ -105,8 +119,15 @@ func newFSM(cfg fsmConfig) (*FSM, error) {
 	if err := f.load(n); err != nil {
 		return nil, err
 	}
+	if b, err := cfg.DB.RaftStore(cfg.Shard).Get(configKey); err == nil && len(b) > 8 {
+		f.setConfiguration(binary.BigEndian.Uint64(b), b[8:])
+	}
 	return f, nil
 }
+
+// configKey holds, in the shard's stable store, the newest configuration
+// entry applied: index u64 | raft.EncodeConfiguration.
+var configKey = []byte("strata.committed_configuration")
 
 // load reads meta from Pebble (start and after a restore).
 func (f *FSM) load(counts int) error {
@@ -166,6 +187,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.host.Hold()
 	defer f.host.Release()
 	for i, l := range logs {
+		if l.Type == raft.LogConfiguration {
+			f.noteConfiguration(l)
+		}
 		if l.Index <= f.meta.AppliedIndex {
 			continue
 		}
@@ -450,3 +474,32 @@ func (f *FSM) User(user string) (UserView, error) {
 // storage.Shard.StateHash): equal on replicas that applied the same
 // commands, whatever ticks they have applied since.
 func (f *FSM) StateHash() ([32]byte, error) { return f.store.StateHash() }
+
+func (f *FSM) noteConfiguration(l *raft.Log) {
+	f.mu.Lock()
+	newer := l.Index > f.mu.cfgIndex
+	f.mu.Unlock()
+	if !newer || !f.setConfiguration(l.Index, l.Data) {
+		return
+	}
+	b := binary.BigEndian.AppendUint64(nil, l.Index)
+	if err := f.cfg.DB.RaftStore(f.cfg.Shard).Set(configKey, append(b, l.Data...)); err != nil {
+		f.fatal("persist configuration", err)
+	}
+}
+
+// setConfiguration records a committed configuration; false if it does not decode.
+func (f *FSM) setConfiguration(index uint64, data []byte) (ok bool) {
+	defer func() {
+		if recover() != nil { // DecodeConfiguration panics on bad data
+			ok = false
+		}
+	}()
+	c := raft.DecodeConfiguration(data)
+	f.mu.Lock()
+	if index > f.mu.cfgIndex {
+		f.mu.cfgIndex, f.mu.cfg = index, c
+	}
+	f.mu.Unlock()
+	return true
+}

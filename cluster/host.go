@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -55,6 +56,7 @@ type Cluster struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	ready  atomic.Bool // Open finished: serve node-to-node requests
 
 	// mu guards closed and shards: reads hold it shared so Close waits for
 	// them, and reads after Close get ErrClosed (HTTP and NATS handlers may
@@ -87,6 +89,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Cluster, err error) {
 	}
 	c := &Cluster{cfg: cfg, deps: deps, log: deps.Logger, shards: map[uint16]*Shard{}}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.leader = newControlLeader(c)
 	defer func() {
 		if err != nil {
 			_ = c.Close()
@@ -112,7 +115,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Cluster, err error) {
 	if err := c.openControl(ctx); err != nil {
 		return nil, err
 	}
-	c.leader = newControlLeader(c)
+	c.ready.Store(true)
 	for _, loop := range []func(context.Context){c.hostLoop, c.heartbeatLoop, c.leader.run} {
 		c.wg.Add(1)
 		go func() {
@@ -188,7 +191,8 @@ func (c *Cluster) openControl(ctx context.Context) error {
 			}
 			break
 		}
-		if !st.Initialized() && forming && c.ctrlRaft.State() == raft.Leader {
+		// Forming (or restarted before the first entry committed).
+		if !st.Initialized() && len(c.cfg.Join) == 0 && c.ctrlRaft.State() == raft.Leader {
 			c.initControl(self)
 		}
 		select {
@@ -272,7 +276,7 @@ func (c *Cluster) peerID(addr string) string {
 	c.ctrl.mu.RLock()
 	defer c.ctrl.mu.RUnlock()
 	for id, n := range c.ctrl.state.Nodes {
-		if n.RaftAddr == addr {
+		if n.RaftAddr == addr && n.Status != NodeLeft {
 			return id
 		}
 	}
@@ -309,6 +313,11 @@ func (c *Cluster) openShard(id uint16, boot []raft.Server) (*Shard, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	if c.closed { // Close has collected the shards already
+		c.mu.Unlock()
+		_ = s.close()
+		return nil, ErrClosed
+	}
 	c.shards[id] = s
 	c.mu.Unlock()
 	return s, nil
@@ -329,16 +338,19 @@ func (c *Cluster) hostLoop(ctx context.Context) {
 	}
 }
 
-// reconcileHosting opens a replica for every shard placed on this node.
-// Replicas are dropped only on the control leader's word (dropShard), once
-// the shard's leader has removed this node from the group.
+// reconcileHosting opens a replica for every shard placed on this node, and
+// for every shard with Raft state here (placed elsewhere now, it may still be
+// a voter the group counts on). Replicas are dropped only on the control
+// leader's word (dropShard), once the group is done with them.
 func (c *Cluster) reconcileHosting() {
 	c.host.Lock()
 	defer c.host.Unlock()
 	st := c.ctrl.State()
 	for i := 0; i < st.Shards; i++ {
 		if !st.Holds(c.cfg.NodeID, i) {
-			continue
+			if last, err := c.deps.DB.RaftStore(uint16(i)).LastIndex(); err != nil || last == 0 || c.Shard(i) != nil {
+				continue
+			}
 		}
 		if _, err := c.openShard(uint16(i), nil); err != nil && c.ctx.Err() == nil {
 			c.log.Error("opening shard replica", "shard", i, "error", err)

@@ -145,7 +145,10 @@ func (s *Shard) alreadyPublished(ctx context.Context, r outboxRecord) (bool, err
 	id := m.Header.Get(jetstream.MsgIDHeader) // <user>:<dimension>:<seq>
 	seq, err := strconv.ParseUint(id[strings.LastIndexByte(id, ':')+1:], 10, 64)
 	if err != nil {
-		return false, fmt.Errorf("transition %s has Nats-Msg-Id %q", m.Subject, id)
+		// Not one of ours (someone else published on the subject): it
+		// proves nothing, so publish; the Msg-Id window absorbs a repeat.
+		s.cfg.Logger.Warn("foreign message on a transitions subject", "subject", m.Subject, "msg_id", id)
+		return false, nil
 	}
 	return seq >= r.Seq, nil
 }

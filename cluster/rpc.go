@@ -57,7 +57,8 @@ func (c *Cluster) call(ctx context.Context, addr string, req *rpcReq) (*rpcResp,
 	return &resp, nil
 }
 
-// handleRPC serves requests from other nodes.
+// handleRPC serves requests from other nodes. peer is the caller's node ID
+// (authenticated with mutual TLS, claimed otherwise).
 func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]byte, error) {
 	var req rpcReq
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -66,15 +67,36 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 	if req.Hops > maxHops {
 		return nil, errors.New("cluster: too many hops")
 	}
+	if !c.ready.Load() && req.Op != "replica" {
+		return nil, errNotReady
+	}
+	isMember := func() error {
+		if c.ctrl.State().Nodes[peer] == nil {
+			return fmt.Errorf("cluster: %q is not a member", peer)
+		}
+		return nil
+	}
 	var resp rpcResp
 	var err error
 	switch req.Op {
 	case "join":
-		err = c.handleJoin(ctx, &req)
+		// The joiner asks for itself; members may forward its request.
+		if req.Node != nil && req.Node.ID != peer {
+			err = isMember()
+		}
+		if err == nil {
+			err = c.handleJoin(ctx, &req)
+		}
 	case "leave":
-		err = c.Leave(ctx, req.Target, req.Hops+1)
+		if err = isMember(); err == nil {
+			err = c.Leave(ctx, req.Target, req.Hops+1)
+		}
 	case "heartbeat":
-		resp.Drop, err = c.handleHeartbeat(ctx, &req)
+		if req.Report == nil || req.Report.Node.ID != peer {
+			err = fmt.Errorf("cluster: heartbeat from %q about another node", peer)
+		} else {
+			resp.Drop, err = c.handleHeartbeat(ctx, &req)
+		}
 	case "status":
 		resp.Status, err = c.status(ctx, req.Hops+1)
 	case "user":
@@ -114,9 +136,11 @@ func (c *Cluster) toControlLeader(ctx context.Context, req *rpcReq, local func()
 		return nil, local()
 	}
 	id, addr := c.controlLeader()
-	if id == "" {
+	if id == "" || id == c.cfg.NodeID {
 		return nil, ErrNoLeader
 	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.ProposeTimeout)
+	defer cancel()
 	return c.call(ctx, addr, req)
 }
 
@@ -159,18 +183,12 @@ func (c *Cluster) handleJoin(ctx context.Context, req *rpcReq) error {
 	}
 	req.Hops++
 	_, err := c.toControlLeader(ctx, req, func() error {
-		st := c.ctrl.State()
-		if old := st.Nodes[n.ID]; old != nil && old.Status == NodeLeaving {
-			return fmt.Errorf("cluster: node %s is leaving", n.ID)
-		}
-		info := *n
-		info.Status = NodeActive
-		if _, err := c.proposeControl(controlCmd{Op: "node", Node: &info}); err != nil {
+		if _, err := c.proposeControl(controlCmd{Op: "join", Node: n}); err != nil {
 			return err
 		}
 		c.leader.seen(n.ID)
 		add := c.ctrlRaft.AddVoter
-		if len(c.voters(c.ctrlRaft)) >= maxControlVoters && !slices.Contains(c.voters(c.ctrlRaft), n.ID) {
+		if voters := c.voters(c.ctrlRaft); len(voters) >= maxControlVoters && !slices.Contains(voters, n.ID) {
 			add = c.ctrlRaft.AddNonvoter
 		}
 		return add(raft.ServerID(n.ID), raft.ServerAddress(n.RaftAddr), 0, c.cfg.ProposeTimeout).Error()
@@ -192,9 +210,8 @@ func (c *Cluster) Leave(ctx context.Context, node string, hops int) error {
 		if n.Status != NodeActive {
 			return nil
 		}
-		info := *n
-		info.Status = NodeLeaving
-		_, err := c.proposeControl(controlCmd{Op: "node", Node: &info})
+		_, err := c.proposeControl(controlCmd{Op: "status", From: NodeActive,
+			Node: &NodeInfo{ID: node, Status: NodeLeaving}})
 		return err
 	})
 	return err

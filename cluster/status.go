@@ -47,7 +47,7 @@ func (c *Cluster) status(ctx context.Context, hops int) (*Status, error) {
 			return nil, ErrNoLeader
 		}
 		var out *Status
-		resp, err := c.toControlLeader(ctx, &rpcReq{Op: "status", Hops: hops}, nil)
+		resp, err := c.toControlLeader(ctx, &rpcReq{Op: "status", Hops: hops}, func() error { return ErrNoLeader })
 		if err == nil {
 			out = resp.Status
 		}

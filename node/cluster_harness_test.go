@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -137,7 +138,11 @@ func (h *clusterHarness) config(m *member) node.Config {
 	c.DownAfter = time.Second
 	c.ReconcileInterval = 100 * time.Millisecond
 	c.ProposeTimeout = 5 * time.Second
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: m.id, Level: hclog.Warn, Output: testWriter{h.t}})
+	level := hclog.LevelFromString(os.Getenv("STRATA_TEST_LOG")) // debugging: STRATA_TEST_LOG=debug
+	if level == hclog.NoLevel {
+		level = hclog.Warn
+	}
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: m.id, Level: level, Output: testWriter{h.t}})
 	if h.tune != nil {
 		h.tune(m.id, &cfg)
 	}
@@ -310,7 +315,11 @@ func httpUser(m member, user, consistency string) (cluster.UserView, int, error)
 		return v, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode >= 500 {
+			return v, resp.StatusCode, fmt.Errorf("%s", b)
+		}
 		return v, resp.StatusCode, nil
 	}
 	return v, resp.StatusCode, decodeBody(resp, &v)

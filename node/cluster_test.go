@@ -52,10 +52,19 @@ func TestClusterFormation(t *testing.T) {
 	for _, m := range h.live() {
 		for i := range 20 {
 			u := fmt.Sprintf("u%d", i)
-			v, code, err := httpUser(m, u, "strong")
-			if err != nil || code != http.StatusOK || v.Events != 1 || v.Tiers["value"] != "whale" {
-				t.Fatalf("strong read %s on %s: %d %v %+v", u, m.id, code, err, v)
-			}
+			var v cluster.UserView
+			eventually(t, "strong read of "+u+" on "+m.id, func() bool {
+				var code int
+				var err error
+				v, code, err = httpUser(m, u, "strong")
+				if code == http.StatusServiceUnavailable {
+					return false // a leadership transfer (balancing) in progress: clients retry
+				}
+				if err != nil || code != http.StatusOK || v.Events != 1 || v.Tiers["value"] != "whale" {
+					t.Fatalf("strong read %s on %s: %d %v %+v", u, m.id, code, err, v)
+				}
+				return true
+			})
 			if v.Consistency != "strong" || v.AppliedIndex == 0 {
 				t.Fatalf("strong read %s: consistency %q applied %d", u, v.Consistency, v.AppliedIndex)
 			}
