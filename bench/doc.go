@@ -1,11 +1,22 @@
 // Package bench is Strata's load generator.
 //
-// Run starts (or targets) a Strata node, publishes a seeded synthetic
-// population's events to strata.events.<user> through JetStream, waits until
-// every event is applied, and reports throughput from first publish to last
-// apply. It then checks what Strata counted against what was sent: the run
-// fails if an event was lost or counted twice, whatever the timing.
+// Run starts Strata inside this process — one node with embedded NATS, or
+// Config.Nodes nodes forming a cluster on one shared nats-server — and waits
+// until every shard has its replicas and its preferred leader. It then
+// publishes a seeded synthetic population's events to strata.events.<user>
+// through JetStream, either as fast as the publisher's window allows or open
+// loop at Config.Rate events/s, and waits until every replica applied every
+// event. Progress is read from each replica's cursor (the last STRATA_EVENTS
+// sequence its state machine applied), polled every millisecond, against the
+// sequence JetStream acknowledged for each event: this gives exact completion
+// times and a latency for every event, from its scheduled send to the first
+// replica that applied it.
 //
-// This is the single-node measurement of issue 2; the open-loop latency runs,
-// side-by-side pipe ceiling and reports grow here (issue 4).
+// The Report holds throughput (publish, applied, replicated), the per-event
+// latency quantiles, the same quantiles estimated from the nodes' Prometheus
+// histogram strata_event_applied_seconds as a cross-check, peak RSS and disk
+// use. Run then checks what Strata counted against what was sent: it fails
+// if an event was lost or counted twice, whatever the timing.
+//
+// DESIGN.md explains the completion criterion and the latency measurement.
 package bench

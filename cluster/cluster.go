@@ -62,7 +62,7 @@ type Config struct {
 	TrimInterval     time.Duration // least time between outbox trims; default 100ms
 
 	ProposeTimeout    time.Duration // Raft Apply enqueue timeout; default 10s
-	ElectionTimeout   time.Duration // Raft heartbeat and election timeout; default 500ms
+	ElectionTimeout   time.Duration // Raft heartbeat and election timeout; default 1s (leader lease: half)
 	SnapshotThreshold uint64        // log entries between snapshots; default 16384
 	SnapshotInterval  time.Duration // how often Raft checks for a snapshot; default 2m
 	TrailingLogs      uint64        // log entries kept after a snapshot; default 2048 (entries hold up to MaxBatch events)
@@ -89,7 +89,7 @@ func DefaultConfig() Config {
 		ReconcileInterval: 500 * time.Millisecond,
 		MaxBatch:          1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
-		ProposeTimeout: 10 * time.Second, ElectionTimeout: 500 * time.Millisecond,
+		ProposeTimeout: 10 * time.Second, ElectionTimeout: time.Second,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
 		DedupeWindow: 7 * 24 * time.Hour, EventsMaxAge: 7 * 24 * time.Hour,
 		TransitionsMaxAge: 7 * 24 * time.Hour, TransitionsDuplicateWindow: 10 * time.Minute,
