@@ -58,9 +58,10 @@ type Cluster struct {
 	wg     sync.WaitGroup
 	ready  atomic.Bool // Open finished: serve node-to-node requests
 
-	// mu guards closed and shards: reads hold it shared so Close waits for
-	// them, and reads after Close get ErrClosed (HTTP and NATS handlers may
-	// outlive their servers' shutdown by a little).
+	// mu guards closed and shards. Local reads hold it shared while they
+	// read a replica, so a replica is never read after it was unregistered
+	// for dropping; reads after Close get ErrClosed (HTTP and NATS handlers
+	// may outlive their servers' shutdown by a little).
 	mu     sync.RWMutex
 	closed bool
 	shards map[uint16]*Shard

@@ -74,9 +74,18 @@ func (c *Cluster) readUser(ctx context.Context, user string, strong bool, hops i
 				return UserView{}, fmt.Errorf("cluster: strong read of shard %d: %w", shard, err)
 			}
 		}
-		v, err := s.FSM().User(user)
-		v.Node, v.Consistency = c.cfg.NodeID, consistency(strong)
-		return v, err
+		// Read under the lock, from the replica still registered: a replica
+		// being dropped is unregistered first, so its deleted keys are never
+		// read as "unknown user".
+		c.mu.RLock()
+		if !c.closed && c.shards[shard] == s {
+			v, err := s.FSM().User(user)
+			c.mu.RUnlock()
+			v.Node, v.Consistency = c.cfg.NodeID, consistency(strong)
+			return v, err
+		}
+		c.mu.RUnlock()
+		s = nil // dropped meanwhile: ask another replica
 	}
 	if hops >= maxHops {
 		return UserView{}, fmt.Errorf("cluster: shard %d: %w", shard, ErrNoLeader)
