@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -106,4 +107,24 @@ func (c *Cluster) status(ctx context.Context, hops int) (*Status, error) {
 		out.Groups = append(out.Groups, ss)
 	}
 	return out, nil
+}
+
+// Settled returns nil when every shard has a leader and exactly replicas
+// placed nodes, all of them voters and nothing else in its group; otherwise
+// the first shard that is not settled, and why.
+func (s *Status) Settled(replicas int) error {
+	for _, g := range s.Groups {
+		voters, placed := slices.Clone(g.Voters), slices.Clone(g.Placement)
+		slices.Sort(voters)
+		slices.Sort(placed)
+		switch {
+		case g.Leader == "":
+			return fmt.Errorf("shard %d: no leader", g.Shard)
+		case len(g.Placement) != replicas:
+			return fmt.Errorf("shard %d: placement %v, want %d replicas", g.Shard, g.Placement, replicas)
+		case !slices.Equal(voters, placed) || len(g.Nonvoters) > 0:
+			return fmt.Errorf("shard %d: voters %v nonvoters %v, placement %v", g.Shard, g.Voters, g.Nonvoters, g.Placement)
+		}
+	}
+	return nil
 }

@@ -7,8 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -249,18 +247,11 @@ func (h *clusterHarness) status() (*cluster.Status, error) {
 // settled reports whether every shard has `want` replicas, all voters, a
 // leader, and every replica has applied what its leader applied.
 func settled(st *cluster.Status, want int, quiet bool) error {
+	if err := st.Settled(want); err != nil {
+		return err
+	}
 	for _, g := range st.Groups {
-		a, b := slices.Clone(g.Voters), slices.Clone(g.Placement)
-		sort.Strings(a)
-		sort.Strings(b)
-		switch {
-		case g.Leader == "":
-			return fmt.Errorf("shard %d: no leader", g.Shard)
-		case len(g.Placement) != want:
-			return fmt.Errorf("shard %d: placement %v, want %d replicas", g.Shard, g.Placement, want)
-		case !slices.Equal(a, b) || len(g.Nonvoters) > 0:
-			return fmt.Errorf("shard %d: voters %v nonvoters %v, placement %v", g.Shard, g.Voters, g.Nonvoters, g.Placement)
-		case quiet && len(g.Replicas) != want:
+		if quiet && len(g.Replicas) != want {
 			return fmt.Errorf("shard %d: %d replicas reported", g.Shard, len(g.Replicas))
 		}
 		if quiet {
