@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,14 +29,18 @@ type Config struct {
 	// after the first and latency counts from that scheduled time (open loop).
 	// Default 0: as fast as the publisher's window of 8192 unacknowledged
 	// events allows, latency counted from each actual send.
-	Rate    int
+	Rate int
+	// Ceiling measures the raw pipe first (see Ceiling): the same events
+	// through the same NATS setup to bare consumers, in a directory of its
+	// own removed before Strata starts. Default true.
+	Ceiling bool
 	DataDir string // all data (nodes, NATS); empty: a temporary directory, removed after
 	Logger  hclog.Logger
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Users: 100_000, Events: 1_000_000, Seed: 1, Shards: 8, Nodes: 1}
+	return Config{Users: 100_000, Events: 1_000_000, Seed: 1, Shards: 8, Nodes: 1, Ceiling: true}
 }
 
 // Validate reports the first bad field; it never changes c.
@@ -73,7 +78,7 @@ type Report struct {
 	SnapshotRestores  int64   `json:"snapshot_restores"`  // replicas that took state from a snapshot (Applied is then a lower bound)
 	TieredUsers       int64   `json:"tiered_users"`       // users placed in the value dimension
 	PebbleDiskBytes   int64   `json:"pebble_disk_bytes"`  // state, dedupe set, Raft logs on disk at the end, all nodes
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // whole process: generator, NATS and every node
+	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // whole process during Strata's phase: generator, NATS and every node
 	// Latency is measured by the bench for every event: from its scheduled
 	// send time to the first poll that sees a replica of its shard past it.
 	Latency Latency `json:"latency"`
@@ -81,6 +86,11 @@ type Report struct {
 	// applied on the leader) merged over the nodes, interpolated within
 	// Prometheus buckets: coarse, a cross-check of Latency.
 	LatencyBuckets Latency `json:"latency_buckets"`
+	// Ceiling is the raw pipe measured before Strata in this run (nil
+	// without Config.Ceiling) and Ratio is AppliedPerSecond over its
+	// EventsPerSecond (0 without it).
+	Ceiling *Ceiling `json:"ceiling,omitempty"`
+	Ratio   float64  `json:"ratio,omitempty"`
 }
 
 // pollEvery is how often the run reads every replica's cursor: the
@@ -107,6 +117,20 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	pop := newPopulation(cfg)
 
+	var ceiling *Ceiling
+	if cfg.Ceiling {
+		cdir := filepath.Join(dir, "ceiling")
+		c, err := runCeiling(ctx, cfg, pop, cdir, log)
+		if rerr := os.RemoveAll(cdir); err == nil {
+			err = rerr
+		}
+		if err != nil {
+			return Report{}, err
+		}
+		ceiling = &c
+		forgetCeiling()
+	}
+
 	log.Info("starting", "nodes", cfg.Nodes, "shards", cfg.Shards)
 	began := time.Now()
 	f, err := startFleet(ctx, cfg, dir)
@@ -115,19 +139,15 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	defer f.close()
 	log.Info("ready", "nodes", cfg.Nodes, "replicas", f.replicas, "after", time.Since(began).Round(time.Millisecond))
-	conn, err := nats.Connect(f.natsURL())
+	conn, js, err := connectPublisher(f.natsURL())
 	if err != nil {
 		return Report{}, err
 	}
 	defer conn.Close()
-	js, err := jetstream.New(conn, jetstream.WithPublishAsyncMaxPending(8192))
-	if err != nil {
-		return Report{}, err
-	}
 
 	log.Info("publishing", "events", cfg.Events, "users", cfg.Users, "rate", cfg.Rate)
 	epoch := time.Now()
-	tr := startTracker(f.nodes, cfg.Shards, f.replicas, epoch, pollEvery)
+	tr := startTracker(nodeCursors(f.nodes), cfg.Shards, f.replicas, epoch, pollEvery)
 	defer tr.stop()
 	s, err := publish(ctx, js, pop, cfg.Rate, epoch)
 	if err != nil {
@@ -149,6 +169,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		ReplicatedSeconds: progress.replicated.Seconds(),
 		Latency:           exactLatency(eventLatencies(s, pop.shard, progress.seen)),
 		PeakRSSBytes:      peakRSS(),
+		Ceiling:           ceiling,
+	}
+	if ceiling != nil {
+		r.Ratio = r.AppliedPerSecond / ceiling.EventsPerSecond
 	}
 	if r.LatencyBuckets, err = f.bucketLatency(ctx, "strata_event_applied_seconds", cfg.Events, 5*time.Second); err != nil {
 		return r, err
@@ -171,6 +195,21 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		r.TieredUsers += c
 	}
 	return r, check(r, log)
+}
+
+// connectPublisher connects the run's publisher: every phase publishes
+// through a connection of its own with a window of 8192 unacknowledged events.
+func connectPublisher(url string) (*nats.Conn, jetstream.JetStream, error) {
+	conn, err := nats.Connect(url, nats.Name("strata bench"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bench: connect %s: %w", url, err)
+	}
+	js, err := jetstream.New(conn, jetstream.WithPublishAsyncMaxPending(8192))
+	if err != nil {
+		conn.Close()
+		return nil, nil, fmt.Errorf("bench: jetstream: %w", err)
+	}
+	return conn, js, nil
 }
 
 // check compares what Strata counted with what was sent.

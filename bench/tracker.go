@@ -26,6 +26,7 @@ type progress struct {
 // cursor (storage.Meta.Cursor) is the last STRATA_EVENTS sequence its FSM
 // applied, published after the Pebble commit: an event is applied on a
 // replica exactly when that replica's cursor reaches the event's sequence.
+// The ceiling phase polls its bare consumers the same way (ceiling.go).
 type tracker struct {
 	targets chan []uint64
 	done    chan progress
@@ -34,15 +35,32 @@ type tracker struct {
 	stopped chan struct{}
 }
 
+// cursorSource appends the cursor of every replica of shard k in this
+// process to dst (none while the shard has no replica here) and returns it.
+// The tracker's goroutine calls it; it must not block.
+type cursorSource func(k int, dst []uint64) []uint64
+
+// nodeCursors reads the cursors of the nodes' shard replicas.
+func nodeCursors(nodes []*node.Node) cursorSource {
+	return func(k int, dst []uint64) []uint64 {
+		for _, n := range nodes {
+			if s := n.Cluster().Shard(k); s != nil {
+				dst = append(dst, s.FSM().Meta().Cursor)
+			}
+		}
+		return dst
+	}
+}
+
 // startTracker polls every `every` until stop, or until wait's targets are
 // met on `replicas` replicas of each of the shards.
-func startTracker(nodes []*node.Node, shards, replicas int, epoch time.Time, every time.Duration) *tracker {
+func startTracker(read cursorSource, shards, replicas int, epoch time.Time, every time.Duration) *tracker {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tracker{targets: make(chan []uint64, 1), done: make(chan progress, 1), err: make(chan error, 1),
 		cancel: cancel, stopped: make(chan struct{})}
 	go func() {
 		defer close(t.stopped)
-		t.run(ctx, nodes, shards, replicas, epoch, every)
+		t.run(ctx, read, shards, replicas, epoch, every)
 	}()
 	return t
 }
@@ -68,9 +86,9 @@ func (t *tracker) wait(ctx context.Context, last []uint64) (progress, error) {
 }
 
 // run owns the progress until it hands it over.
-func (t *tracker) run(ctx context.Context, nodes []*node.Node, shards, want int, epoch time.Time, every time.Duration) {
+func (t *tracker) run(ctx context.Context, read cursorSource, shards, want int, epoch time.Time, every time.Duration) {
 	p := progress{seen: make([][]seen, shards)}
-	var last []uint64
+	var last, cursors []uint64
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -78,12 +96,8 @@ func (t *tracker) run(ctx context.Context, nodes []*node.Node, shards, want int,
 		applied, replicated := last != nil, last != nil
 		for k := range shards {
 			lo, hi, replicas := uint64(0), uint64(0), 0
-			for _, n := range nodes {
-				s := n.Cluster().Shard(k)
-				if s == nil {
-					continue
-				}
-				c := s.FSM().Meta().Cursor
+			cursors = read(k, cursors[:0])
+			for _, c := range cursors {
 				if replicas == 0 || c < lo {
 					lo = c
 				}

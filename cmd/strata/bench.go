@@ -31,11 +31,20 @@ as fast as the publisher's window allows and latency includes the backlog; with
 --rate they are due at fixed times (open loop), so latency at a rate below the
 maximum shows what a steady load sees. The Prometheus histogram
 strata_event_applied_seconds, interpolated within its buckets, is reported
-beside it as a cross-check.`,
+beside it as a cross-check.
+
+Before Strata starts, the run measures the raw pipe's ceiling (unless
+--ceiling=false or --quick): the same events, published the same way, through
+a nats-server and stream configured like Strata's, to one bare consumer per
+partition that does nothing. Its events/s and latency are measured like
+Strata's, and the report quotes Strata's applied events/s as a ratio of it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if quick {
 				cfg.Users, cfg.Events = 2_000, 20_000
+				if !cmd.Flags().Changed("ceiling") {
+					cfg.Ceiling = false
+				}
 			}
 			level := hclog.Warn
 			if verbose {
@@ -63,10 +72,20 @@ beside it as a cross-check.`,
 				}
 				fmt.Printf("users %d  events %d  shards %d  nodes %d (×%d replicas)  %s\n",
 					r.Users, r.Events, r.Shards, r.Nodes, r.Replicas, rate)
+				if c := r.Ceiling; c != nil {
+					fmt.Printf("ceiling    %8.2fs  %10.0f events/s (publish → seen by bare consumers, same events and NATS setup; publish %.0f events/s)\n",
+						c.Seconds, c.EventsPerSecond, c.PublishPerSecond)
+				}
 				fmt.Printf("publish    %8.2fs  %10.0f events/s\n", r.PublishSeconds, r.PublishPerSecond)
 				fmt.Printf("applied    %8.2fs  %10.0f events/s (publish → applied by a replica)\n", r.AppliedSeconds, r.AppliedPerSecond)
+				if r.Ceiling != nil {
+					fmt.Printf("ratio      %8.2f   (applied events/s ÷ ceiling events/s)\n", r.Ratio)
+				}
 				fmt.Printf("replicated %8.2fs  (publish → applied by every replica)\n", r.ReplicatedSeconds)
 				printLatency("latency", r.Latency)
+				if r.Ceiling != nil {
+					printLatency("ceiling", r.Ceiling.Latency)
+				}
 				printLatency("buckets", r.LatencyBuckets)
 				fmt.Printf("check      applied %d (%d on all replicas, %d snapshot restores), users tiered %d\n",
 					r.Applied, r.ReplicaApplies, r.SnapshotRestores, r.TieredUsers)
@@ -83,7 +102,8 @@ beside it as a cross-check.`,
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "shards")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, fmt.Sprintf("Strata nodes in this process, 1..%d (more than 1: a cluster on one nats-server)", bench.MaxNodes))
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "offered load in events/s, paced open loop (0: as fast as possible)")
-	fs.BoolVar(&quick, "quick", false, "small run for CI (2 000 users, 20 000 events)")
+	fs.BoolVar(&cfg.Ceiling, "ceiling", cfg.Ceiling, "measure the raw pipe (same events and NATS setup, bare consumers) before Strata and quote the ratio")
+	fs.BoolVar(&quick, "quick", false, "small run for CI (2 000 users, 20 000 events, no ceiling unless --ceiling)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&verbose, "verbose", false, "log the run's phases (start, ready, publishing, applied) on stderr")
 	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (Strata and generator) to this file")
