@@ -91,6 +91,9 @@ type Report struct {
 	// EventsPerSecond (0 without it).
 	Ceiling *Ceiling `json:"ceiling,omitempty"`
 	Ratio   float64  `json:"ratio,omitempty"`
+	// Population is what the generator planted: cohorts, whales, abusers,
+	// event counts by type.
+	Population Expectation `json:"population"`
 }
 
 // pollEvery is how often the run reads every replica's cursor: the
@@ -115,7 +118,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	pop := newPopulation(cfg)
+	pop, err := newPopulation(cfg)
+	if err != nil {
+		return Report{}, err
+	}
 
 	var ceiling *Ceiling
 	if cfg.Ceiling {
@@ -160,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	log.Info("applied", "published", s.acked.Round(time.Millisecond), "applied", progress.applied.Round(time.Millisecond),
 		"replicated", progress.replicated.Round(time.Millisecond))
 
-	r := Report{
+	r := Report{Population: pop.expect,
 		Users: cfg.Users, Events: cfg.Events, Shards: cfg.Shards, Nodes: cfg.Nodes, Replicas: f.replicas, Rate: cfg.Rate,
 		PublishSeconds:    s.acked.Seconds(),
 		PublishPerSecond:  float64(cfg.Events) / s.acked.Seconds(),

@@ -83,7 +83,10 @@ func BenchmarkCeiling(b *testing.B) {
 		b.Run("shards="+strconv.Itoa(shards), func(b *testing.B) {
 			cfg := DefaultConfig()
 			cfg.Users, cfg.Events, cfg.Shards = 20_000, 200_000, shards
-			pop := newPopulation(cfg)
+			pop, err := newPopulation(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
 				c, err := runCeiling(context.Background(), cfg, pop, b.TempDir(), hclog.NewNullLogger())
 				if err != nil {

@@ -3,54 +3,45 @@ package bench
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/strata-io/strata/cluster"
 )
-
-var eventTypes = []string{"view", "view", "view", "login", "interaction", "task", "purchase", "coupon", "referral", "support"}
 
 // population is the seeded events of a run, in send order.
 type population struct {
 	payloads [][]byte
 	subjects []string
 	shard    []uint16 // shard of each event's user
+	expect   Expectation
 }
 
-// newPopulation builds cfg.Events events over cfg.Users users: every user
-// signs up first, then random users act, with timestamps over the last 20 days.
-func newPopulation(cfg Config) population {
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x5747a7a))
-	now := time.Now()
+// newPopulation builds the run's events with the realistic generator
+// (population.go): Zipf activity, lifecycle cohorts, log-normal orders with
+// whales, refunds, coupon abusers; time-ordered over the last 40 days.
+func newPopulation(cfg Config) (population, error) {
+	pc := DefaultPopulation()
+	pc.Users, pc.Events, pc.Seed, pc.Shards = cfg.Users, cfg.Events, cfg.Seed, cfg.Shards
+	gen, err := NewGenerator(pc, time.Now())
+	if err != nil {
+		return population{}, err
+	}
 	p := population{
-		payloads: make([][]byte, cfg.Events),
-		subjects: make([]string, cfg.Events),
-		shard:    make([]uint16, cfg.Events),
+		payloads: make([][]byte, 0, cfg.Events),
+		subjects: make([]string, 0, cfg.Events),
+		shard:    make([]uint16, 0, cfg.Events),
 	}
-	for i := range p.payloads {
-		u := i % cfg.Users // every user at least once
-		if i >= cfg.Users {
-			u = int(rng.Uint64() % uint64(cfg.Users))
+	for {
+		subject, payload, shard, ok := gen.Next()
+		if !ok {
+			break
 		}
-		typ := eventTypes[rng.IntN(len(eventTypes))]
-		if i < cfg.Users {
-			typ = "signup"
-		}
-		ts := now.Add(-time.Duration(rng.Int64N(int64(20 * 24 * time.Hour)))).UnixMilli()
-		user := "u" + strconv.Itoa(u)
-		e := `{"id":"e` + strconv.Itoa(i) + `","user":"` + user + `","type":"` + typ + `","ts":` + strconv.FormatInt(ts, 10)
-		if typ == "purchase" {
-			e += `,"amount":` + strconv.Itoa(100+rng.IntN(20000))
-		}
-		p.payloads[i] = []byte(e + "}")
-		p.subjects[i] = cluster.EventsPrefix + user
-		p.shard[i] = uint16(cluster.ShardOf(user, cfg.Shards))
+		p.payloads = append(p.payloads, payload)
+		p.subjects = append(p.subjects, subject)
+		p.shard = append(p.shard, shard)
 	}
-	return p
+	p.expect = gen.Expected()
+	return p, nil
 }
 
 // sent is what publish observed, per event in send order.

@@ -72,6 +72,10 @@ Strata's, and the report quotes Strata's applied events/s as a ratio of it.`,
 				}
 				fmt.Printf("users %d  events %d  shards %d  nodes %d (×%d replicas)  %s\n",
 					r.Users, r.Events, r.Shards, r.Nodes, r.Replicas, rate)
+				pc := r.Population.Cohorts
+				fmt.Printf("population cohorts steady %d, new %d, quiet %d, returning %d; %d whales, %d coupon abusers (%d burst events), %d purchases, %d refunds\n",
+					pc.Steady, pc.New, pc.Quiet, pc.Returning, r.Population.Whales, r.Population.Abusers,
+					r.Population.BurstEvents, r.Population.Types["purchase"], r.Population.Types["refund"])
 				if c := r.Ceiling; c != nil {
 					fmt.Printf("ceiling    %8.2fs  %10.0f events/s (publish → seen by bare consumers, same events and NATS setup; publish %.0f events/s)\n",
 						c.Seconds, c.EventsPerSecond, c.PublishPerSecond)
