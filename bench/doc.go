@@ -2,8 +2,12 @@
 //
 // Run starts Strata inside this process — one node with embedded NATS, or
 // Config.Nodes nodes forming a cluster on one shared nats-server — and waits
-// until every shard has its replicas and its preferred leader. It then
-// publishes a seeded synthetic population's events to strata.events.<user>
+// until every shard has its replicas and its preferred leader. Before that,
+// unless Config.Ceiling is off, it measures the pipe ceiling: the same events
+// through the same NATS/JetStream setup to bare consumers. It then publishes a
+// seeded, realistic population's events (population.go: Zipf activity,
+// lifecycle cohorts, log-normal orders with whales, refunds, coupon-farming
+// bursts, in time order) to strata.events.<user>
 // through JetStream, either as fast as the publisher's window allows or open
 // loop at Config.Rate events/s, and waits until every replica applied every
 // event. Progress is read from each replica's cursor (the last STRATA_EVENTS
@@ -18,5 +22,6 @@
 // use. Run then checks what Strata counted against what was sent: it fails
 // if an event was lost or counted twice, whatever the timing.
 //
-// DESIGN.md explains the completion criterion and the latency measurement.
+// DESIGN.md explains the completion criterion, the latency measurement, the
+// ceiling and the population.
 package bench
