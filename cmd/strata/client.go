@@ -6,25 +6,42 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 )
 
-func get(addr, path string) error {
-	c := &http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
+// call sends method to a node's HTTP API and returns the body; a status
+// other than want is an error carrying the body.
+func call(method, addr, path string, want int) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	c := &http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(os.Stdout, resp.Body); err != nil {
-		return err
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", resp.Status)
+	if resp.StatusCode != want {
+		return b, fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
-	return nil
+	return b, nil
+}
+
+// get prints the body of GET path.
+func get(addr, path string) error {
+	b, err := call(http.MethodGet, addr, path, http.StatusOK)
+	if err == nil {
+		_, err = os.Stdout.Write(b)
+	}
+	return err
 }
 
 func userCmd() *cobra.Command {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -53,17 +52,11 @@ func clusterLeaveCmd() *cobra.Command {
 		Short: "Decommission a node: move its replicas off, then remove it (POST /v1/cluster/nodes/{node}/leave)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			c := &http.Client{Timeout: 15 * time.Second}
-			resp, err := c.Post("http://"+addr+"/v1/cluster/nodes/"+url.PathEscape(args[0])+"/leave", "application/json", nil)
-			if err != nil {
-				return err
+			b, err := call(http.MethodPost, addr, "/v1/cluster/nodes/"+url.PathEscape(args[0])+"/leave", http.StatusAccepted)
+			if err == nil {
+				_, err = os.Stdout.Write(b)
 			}
-			defer resp.Body.Close()
-			_, _ = io.Copy(os.Stdout, resp.Body)
-			if resp.StatusCode != http.StatusAccepted {
-				return fmt.Errorf("%s", resp.Status)
-			}
-			return nil
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&addr, "http", "127.0.0.1:8080", "HTTP address of any Strata node")
@@ -71,18 +64,9 @@ func clusterLeaveCmd() *cobra.Command {
 }
 
 func getJSON(addr, path string, v any) error {
-	c := &http.Client{Timeout: 15 * time.Second}
-	resp, err := c.Get("http://" + addr + path)
+	b, err := call(http.MethodGet, addr, path, http.StatusOK)
 	if err != nil {
 		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return json.Unmarshal(b, v)
 }
