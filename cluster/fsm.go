@@ -155,6 +155,7 @@ func (f *FSM) publishMeta() {
 	f.mu.meta = m
 	f.mu.Unlock()
 	f.cfg.Metrics.AppliedIndex.WithLabelValues(f.shard).Set(float64(m.AppliedIndex))
+	f.cfg.Metrics.Cursor.WithLabelValues(f.shard).Set(float64(m.Cursor))
 	f.cfg.Metrics.OutboxBacklog.WithLabelValues(f.shard).Set(float64(m.OutboxNext - 1 - m.OutboxTrimmed))
 }
 

@@ -20,6 +20,7 @@ type Metrics struct {
 	ProposeSeconds     prometheus.Histogram // Raft Apply future latency on the leader
 	BatchEvents        prometheus.Histogram // events per ingest entry
 	AppliedIndex       *prometheus.GaugeVec // shard
+	Cursor             *prometheus.GaugeVec // shard: last STRATA_EVENTS sequence applied
 	Leader             *prometheus.GaugeVec // shard: 1 when this node leads it
 	OutboxBacklog      *prometheus.GaugeVec // shard: records not yet trimmed
 	SnapshotRestores   prometheus.Counter   // FSM state replaced by a snapshot (install or lost state)
@@ -55,6 +56,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "strata_ingest_batch_events", Help: "Events per ingest Raft entry.", Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 		AppliedIndex: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_raft_applied_index", Help: "Last Raft index applied by the shard's FSM."}, []string{"shard"}),
+		Cursor: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "strata_shard_cursor", Help: "Last STRATA_EVENTS sequence applied by the shard's FSM on this node."}, []string{"shard"}),
 		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "strata_raft_leader", Help: "1 when this node leads the shard."}, []string{"shard"}),
 		OutboxBacklog: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -65,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.EventsApplied, m.EventsDuplicate, m.EventsDeadLettered, m.Transitions, m.Published,
 			m.TimersFired, m.ApplySeconds, m.EventApplied, m.EventToTransition, m.TimerLag, m.ProposeSeconds,
-			m.BatchEvents, m.AppliedIndex, m.Leader, m.OutboxBacklog, m.SnapshotRestores)
+			m.BatchEvents, m.AppliedIndex, m.Cursor, m.Leader, m.OutboxBacklog, m.SnapshotRestores)
 	}
 	return m
 }
