@@ -259,6 +259,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		}
 		mb.purchases = uint32(c)
 		s.money = append(s.money, mb)
+		s.net += mb.purchase - mb.refund
 	}
 	n = r.count("coupons", maxCoupons)
 	for i := 0; i < n && r.err == nil; i++ {

@@ -36,6 +36,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.due, d.dueOK, s.due, s.dueOK = 0, false, 0, false
+	d.valueDue, d.valueDueOK, s.valueDue, s.valueDueOK = 0, false, 0, false
 	if !reflect.DeepEqual(s, &d) {
 		t.Fatalf("round trip differs:\n%+v\n%+v", s, &d)
 	}

@@ -156,6 +156,7 @@ func goldenStream(t *testing.T, h hash.Hash, p Params, seed uint64, n int) {
 			ws(tr.Cause)
 			buf = appendScores(buf, tr.Scores)
 		}
+		checkCaches(t, m, s, i)
 		enc, err := s.AppendBinary(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -220,4 +221,20 @@ func appendScores(b []byte, sc Scores) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(v))
 	}
 	return b
+}
+
+// checkCaches fails unless the caches of s (not encoded, not hashed) equal
+// what a fresh computation gives.
+func checkCaches(t *testing.T, m *Model, s *State, step int) {
+	t.Helper()
+	var net int64
+	for _, b := range s.money {
+		net += b.purchase - b.refund
+	}
+	fresh := *s
+	fresh.valueDueOK, fresh.dueOK = false, false
+	if s.net != net || s.valueDueOK && s.valueDue != m.valueDue(&fresh) || s.dueOK && s.due != m.computeDue(&fresh) {
+		t.Fatalf("step %d: stale cache: net %d (want %d), valueDue %d (ok %v, want %d), due %d (ok %v, want %d)", step,
+			s.net, net, s.valueDue, s.valueDueOK, m.valueDue(&fresh), s.due, s.dueOK, m.computeDue(&fresh))
+	}
 }

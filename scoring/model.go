@@ -146,6 +146,9 @@ func (m *Model) Apply(s *State, e *Event, now int64, out []Transition) []Transit
 	now = s.evalAt
 	wasChurned := s.tier[dimLifecycle] == lifeChurned
 	m.fold(s, e, now)
+	if s.events == 0 {
+		s.valueDueOK = false // valueDue is 0 without events
+	}
 	s.events++
 	target := m.evaluate(s, now)
 	if wasChurned {
@@ -215,7 +218,7 @@ func (m *Model) evaluate(s *State, t int64) [numDims]uint8 {
 	tiers[dimLifecycle] = m.lifecycleAt(s, t)
 	if s.events > 0 {
 		tiers[dimValue] = m.valueTier(m.monetaryAt(s, t))
-		tiers[dimRisk] = m.riskTier(m.fraudZ(m.fraudInputsAt(s, t)))
+		tiers[dimRisk] = m.riskTierAt(s, t)
 	}
 	return tiers
 }
@@ -230,6 +233,9 @@ func (m *Model) emit(s *State, t int64, cause string, target [numDims]uint8, out
 	for d := range numDims {
 		if target[d] == s.tier[d] {
 			continue
+		}
+		if d == dimValue {
+			s.valueDueOK = false
 		}
 		s.seq[d]++
 		out = append(out, Transition{
@@ -278,15 +284,21 @@ func (m *Model) fold(s *State, e *Event, now int64) {
 		}
 		if day > today-m.moneyKeep {
 			b := s.moneyAt(day)
-			b.purchase = addDay(b.purchase, amount)
+			p := addDay(b.purchase, amount)
+			s.net += p - b.purchase
+			b.purchase = p
 			if b.purchases < math.MaxUint32 {
 				b.purchases++
 			}
+			s.valueDueOK = false
 		}
 	case TypeRefund:
 		if day > today-m.moneyKeep {
 			b := s.moneyAt(day)
-			b.refund = addDay(b.refund, amount)
+			r := addDay(b.refund, amount)
+			s.net -= r - b.refund
+			b.refund = r
+			s.valueDueOK = false
 		}
 	case TypeCoupon:
 		if ts > now-m.couponWindow {
@@ -307,7 +319,10 @@ func decay(age int64, halfLife float64) float64 {
 // computeDue computes NextDue from scratch.
 func (m *Model) computeDue(s *State) int64 {
 	due := int64(0)
-	for _, d := range [...]int64{m.lifecycleDue(s), m.valueDue(s), m.riskDue(s)} {
+	if !s.valueDueOK {
+		s.valueDue, s.valueDueOK = m.valueDue(s), true
+	}
+	for _, d := range [...]int64{m.lifecycleDue(s), s.valueDue, m.riskDue(s)} {
 		if d != 0 && (due == 0 || d < due) {
 			due = d
 		}

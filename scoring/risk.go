@@ -10,22 +10,49 @@ type fraudInputs struct {
 }
 
 func (m *Model) fraudInputsAt(s *State, t int64) fraudInputs {
+	in := m.burstInputsAt(s, t)
+	in.ratio = m.refundRatioAt(s, t)
+	return in
+}
+
+// burstInputsAt returns the fraud inputs at t but the refund ratio: coupons
+// and peak (ratio 0).
+func (m *Model) burstInputsAt(s *State, t int64) fraudInputs {
 	var in fraudInputs
 	for i := len(s.coupons) - 1; i >= 0 && s.coupons[i] > t-m.couponWindow; i-- {
 		in.coupons++
 	}
+	firstMin := floorDiv(t, minute) - m.burstMinutes
+	for i := len(s.minutes) - 1; i >= 0 && s.minutes[i].minute > firstMin; i-- {
+		in.peak = max(in.peak, s.minutes[i].count)
+	}
+	return in
+}
+
+// refundRatioAt returns refund_ratio_90d at t.
+func (m *Model) refundRatioAt(s *State, t int64) float64 {
 	first := floorDiv(t, Day) - m.refundDays
 	var bought, refunded int64
 	for i := len(s.money) - 1; i >= 0 && s.money[i].day > first; i-- {
 		bought += s.money[i].purchase
 		refunded += s.money[i].refund
 	}
-	in.ratio = refundRatio(bought, refunded)
-	firstMin := floorDiv(t, minute) - m.burstMinutes
-	for i := len(s.minutes) - 1; i >= 0 && s.minutes[i].minute > firstMin; i-- {
-		in.peak = max(in.peak, s.minutes[i].count)
+	return refundRatio(bought, refunded)
+}
+
+// riskTierAt returns the risk tier at t. The refund ratio lies in [0, 1]
+// and fraudZ is monotone in it (FraudRefundRatio ≥ 0; a rounded product or
+// sum never decreases when an operand grows), so when ratios 0 and 1 give
+// the same tier that is the tier, and the refund window is not walked.
+func (m *Model) riskTierAt(s *State, t int64) uint8 {
+	in := m.burstInputsAt(s, t)
+	low := m.riskTier(m.fraudZ(in))
+	in.ratio = 1
+	if high := m.riskTier(m.fraudZ(in)); high == low {
+		return low
 	}
-	return in
+	in.ratio = m.refundRatioAt(s, t)
+	return m.riskTier(m.fraudZ(in))
 }
 
 // refundRatio is min(1, refunded/bought); 1 with refunds but no purchases,
@@ -97,6 +124,15 @@ func (m *Model) riskDue(s *State) int64 {
 	for mi < len(s.minutes) && minuteExit(mi) <= t {
 		mi++
 	}
+	peak := maxCount(s.minutes[mi:])
+	if onlyRising {
+		// Coupons and peak only fall with time and the ratio is at most 1:
+		// if even ratio 1 with today's coupons and peak is normal (fraudZ is
+		// monotone, see riskTierAt), the tier never rises.
+		if m.riskTier(m.fraudZ(fraudInputs{coupons: len(s.coupons) - ci, ratio: 1, peak: peak})) == cur {
+			return 0
+		}
+	}
 	for bi < len(s.money) && bucketExit(bi) <= t {
 		bi++
 	}
@@ -109,7 +145,6 @@ func (m *Model) riskDue(s *State) int64 {
 	if onlyRising && (refunded == 0 || refunded >= bought) {
 		return 0 // ratio 0 stays 0; ratio 1 cannot rise; nothing else rises with time
 	}
-	peak := maxCount(s.minutes[mi:])
 
 	const none = math.MaxInt64
 	for {

@@ -85,10 +85,20 @@ type State struct {
 	coupons    []int64       // newest coupon timestamps, ascending
 	minutes    []minuteBucket
 
-	// due caches NextDue; it is a pure function of the fields above and is
-	// not encoded. dueOK says whether it is current.
-	due   int64
-	dueOK bool
+	// Caches: pure functions of the fields above (and the Model), not
+	// encoded, so they change nothing a replica or a stored state can see.
+	//   - net is Σ purchase − refund over money, kept by every change of
+	//     money (exact: see maxDayAmount), so that the 365-day sum does not
+	//     walk the buckets;
+	//   - due caches NextDue; dueOK says whether it is current;
+	//   - valueDue caches valueDue; valueDueOK says whether it is current.
+	//     It stays valid while money, the value tier and events > 0 do not
+	//     change (see Model.valueDueOf).
+	net        int64
+	due        int64
+	valueDue   int64
+	dueOK      bool
+	valueDueOK bool
 }
 
 // Reset clears s for reuse by another user, keeping its buffers' capacity.
@@ -230,10 +240,22 @@ func cmpInt(a, b int64) int {
 func (s *State) prune(m *Model, t int64) {
 	today := floorDiv(t, Day)
 	s.activeDays = dropWhile(s.activeDays, func(d int64) bool { return d <= today-m.activeLong })
-	s.money = dropWhile(s.money, func(b moneyBucket) bool { return b.day <= today-m.moneyKeep })
+	s.pruneMoney(today - m.moneyKeep)
 	s.coupons = dropWhile(s.coupons, func(ts int64) bool { return ts <= t-m.couponWindow })
 	cur := floorDiv(t, minute)
 	s.minutes = dropWhile(s.minutes, func(b minuteBucket) bool { return b.minute <= cur-m.burstMinutes })
+}
+
+// pruneMoney drops the money buckets of days ≤ last, keeping net.
+func (s *State) pruneMoney(last int64) {
+	i := 0
+	for i < len(s.money) && s.money[i].day <= last {
+		s.net -= s.money[i].purchase - s.money[i].refund
+		i++
+	}
+	if i > 0 {
+		s.money = s.money[:copy(s.money, s.money[i:])]
+	}
 }
 
 // dropWhile removes the leading elements of a sorted slice for which old
