@@ -115,9 +115,12 @@ func dispatchGrouped[S, M any](h *Host[S], msgs []M, key func(*M) string, handle
 	groups := h.groups[:0]
 	for i := range msgs {
 		k := key(&msgs[i])
-		e, first := h.touch(k)
+		e, _ := h.touch(k)
 		next[i] = -1
-		if first {
+		// The key's first message of this call. Not touch's first: between
+		// Hold and Release an epoch spans calls, and e.group may be left over
+		// from an earlier call.
+		if g := e.group; g < 0 || int(g) >= len(groups) || groups[g].e != e {
 			e.group = int32(len(groups))
 			groups = append(groups, group[S]{e: e, key: k, head: int32(i), tail: int32(i), errAt: -1})
 		} else {
