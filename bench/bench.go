@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ const MaxNodes = 5
 // Config describes one run.
 type Config struct {
 	Users  int    // distinct users; default 100 000
-	Events int    // events to publish; default 1 000 000
+	Events int    // events to publish (with Ramp*: at most); default 1 000 000
 	Seed   uint64 // population seed; default 1
 	Shards int    // shards of the cluster; default 8
 	// Nodes is how many Strata nodes run in this process, 1..MaxNodes; default 1.
@@ -30,17 +31,36 @@ type Config struct {
 	// Default 0: as fast as the publisher's window of 8192 unacknowledged
 	// events allows, latency counted from each actual send.
 	Rate int
+	// RampStart > 0 replaces Rate by a step ramp: open-loop stages of
+	// RampStage each, offering RampStart, RampStart+RampStep, … events/s,
+	// up to RampMax (0: no bound), until a stage is not sustainable — its
+	// events' p99 above RampP99, or its backlog (events due but not
+	// applied) grown over the stage by more than RampBacklog's worth of its
+	// rate — or the Events run out. Report.Ramp says the highest
+	// sustainable stage's rate. Defaults: step = start, stage 20 s, p99
+	// bound 1 s, backlog bound 100 ms.
+	RampStart, RampStep, RampMax    int
+	RampStage, RampP99, RampBacklog time.Duration
 	// Ceiling measures the raw pipe first (see Ceiling): the same events
 	// through the same NATS setup to bare consumers, in a directory of its
-	// own removed before Strata starts. Default true.
+	// own removed before Strata starts. Default true. Not with Target.
 	Ceiling bool
-	DataDir string // all data (nodes, NATS); empty: a temporary directory, removed after
-	Logger  hclog.Logger
+	// SampleEvery is the length of the report's series intervals; default 1 s.
+	SampleEvery time.Duration
+	// Target, when set, benchmarks a running node or cluster instead of
+	// starting one (see Target).
+	Target *Target
+	// Progress, when set, is called with the live state of the run after
+	// every series interval, from the tracker's goroutine: it must return quickly.
+	Progress func(Progress)
+	DataDir  string // all data (nodes, NATS); empty: a temporary directory, removed after
+	Logger   hclog.Logger
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Users: 100_000, Events: 1_000_000, Seed: 1, Shards: 8, Nodes: 1, Ceiling: true}
+	return Config{Users: 100_000, Events: 1_000_000, Seed: 1, Shards: 8, Nodes: 1, Ceiling: true,
+		SampleEvery: time.Second, RampStage: 20 * time.Second, RampP99: time.Second, RampBacklog: 100 * time.Millisecond}
 }
 
 // Validate reports the first bad field; it never changes c.
@@ -56,39 +76,100 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: nodes %d: want 1..%d", c.Nodes, MaxNodes)
 	case c.Rate < 0:
 		return fmt.Errorf("bench: rate %d: want ≥ 0 events/s (0: unpaced)", c.Rate)
+	case c.SampleEvery < 10*time.Millisecond:
+		return fmt.Errorf("bench: sample interval %v: want ≥ 10ms", c.SampleEvery)
+	case c.RampStart < 0 || c.RampStep < 0 || c.RampMax < 0:
+		return fmt.Errorf("bench: ramp %d:%d max %d: want rates ≥ 0", c.RampStart, c.RampStep, c.RampMax)
+	case c.RampStart > 0 && c.Rate > 0:
+		return fmt.Errorf("bench: rate %d and ramp from %d: want one of them", c.Rate, c.RampStart)
+	case c.RampStart > 0 && c.RampStage < 100*time.Millisecond:
+		return fmt.Errorf("bench: ramp stage %v: want ≥ 100ms", c.RampStage)
+	case c.RampStart > 0 && (c.RampP99 <= 0 || c.RampBacklog <= 0):
+		return fmt.Errorf("bench: ramp bounds p99 %v, backlog %v: want > 0", c.RampP99, c.RampBacklog)
+	case c.RampMax > 0 && c.RampMax < c.RampStart:
+		return fmt.Errorf("bench: ramp max %d below its start %d", c.RampMax, c.RampStart)
+	case c.Target != nil && c.Ceiling:
+		return errors.New("bench: no ceiling against a running target (the pipe there is not ours to measure)")
+	}
+	if c.Target != nil {
+		return c.Target.validate()
 	}
 	return nil
 }
 
+// schedule is when each event is due.
+func (c *Config) schedule() schedule {
+	if c.RampStart > 0 {
+		step := c.RampStep
+		if step == 0 {
+			step = c.RampStart
+		}
+		return ramp(c.RampStart, step, c.RampStage, c.RampMax)
+	}
+	return constant(c.Rate)
+}
+
+// population is the generator's config of the run.
+func (c *Config) population() PopulationConfig {
+	pc := DefaultPopulation()
+	pc.Users, pc.Events, pc.Seed, pc.Shards = c.Users, c.Events, c.Seed, c.Shards
+	if c.Target != nil {
+		pc.RunID = c.Target.RunID
+	}
+	return pc
+}
+
 // Report is the outcome of a run. Times count from the first publish.
 type Report struct {
+	Target            string  `json:"target"` // "in-process", or the NATS URL of a running target
 	Users             int     `json:"users"`
-	Events            int     `json:"events"`
+	Events            int     `json:"events"` // events the population holds (with a ramp: at most sent)
+	Sent              int64   `json:"sent"`   // events sent: Events, unless a ramp stopped first
 	Shards            int     `json:"shards"`
 	Nodes             int     `json:"nodes"`
 	Replicas          int     `json:"replicas"`           // replicas of each shard
-	Rate              int     `json:"rate"`               // offered events/s; 0: unpaced
+	Rate              int     `json:"rate"`               // offered events/s; 0: unpaced or ramp
 	PublishSeconds    float64 `json:"publish_seconds"`    // first publish → last publish acknowledged
 	PublishPerSecond  float64 `json:"publish_per_second"` // events/s into JetStream
 	AppliedSeconds    float64 `json:"applied_seconds"`    // first publish → every event applied by a replica of its shard
 	AppliedPerSecond  float64 `json:"applied_per_second"` // events/s publish → applied
 	ReplicatedSeconds float64 `json:"replicated_seconds"` // first publish → every event applied by every replica
 	Applied           int64   `json:"applied"`            // distinct events applied: ReplicaApplies / Replicas
-	ReplicaApplies    int64   `json:"replica_applies"`    // strata_events_applied_total summed over the nodes
+	ReplicaApplies    int64   `json:"replica_applies"`    // strata_events_applied_total summed over the nodes (against a target: its growth during the run)
 	SnapshotRestores  int64   `json:"snapshot_restores"`  // replicas that took state from a snapshot (Applied is then a lower bound)
-	TieredUsers       int64   `json:"tiered_users"`       // users placed in the value dimension
+	SentUsers         int64   `json:"sent_users"`         // distinct users among the events sent
+	TieredUsers       int64   `json:"tiered_users"`       // users placed in the value dimension (against a target: its growth)
+	UsersChecked      bool    `json:"users_checked"`      // TieredUsers was checked against SentUsers (not against a target that already had users)
 	PebbleDiskBytes   int64   `json:"pebble_disk_bytes"`  // state, dedupe set, Raft logs on disk at the end, all nodes
-	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // whole process during Strata's phase: generator, NATS and every node
+	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // in process: the whole process during Strata's phase; against a target: the highest sample of its nodes' summed RSS
 	// Latency is measured by the bench for every event: from its scheduled
 	// send time to the first poll that sees a replica of its shard past it.
 	Latency Latency `json:"latency"`
+	// LatencyCurve is Latency's percentile curve, 0 to 99.999.
+	LatencyCurve []CurvePoint `json:"latency_curve"`
+	// LatencyResolutionMs is how often progress was polled: every latency
+	// is exact to this.
+	LatencyResolutionMs float64 `json:"latency_resolution_ms"`
 	// LatencyBuckets is strata_event_applied_seconds (JetStream stored →
 	// applied on the leader) merged over the nodes, interpolated within
 	// Prometheus buckets: coarse, a cross-check of Latency.
 	LatencyBuckets Latency `json:"latency_buckets"`
+	// Transitions is publish → transition received: from the scheduled
+	// send of the event named by a transition's cause to the moment the
+	// bench received the transition (nil when not measured).
+	Transitions          *Latency `json:"transitions,omitempty"`
+	TransitionsPublished int64    `json:"transitions_published"` // strata_transitions_published_total over the nodes (against a target: its growth)
+	TransitionsReceived  int64    `json:"transitions_received"`  // by the bench, every cause (timers too)
+	TransitionsDropped   int64    `json:"transitions_dropped"`   // lost by the bench's subscription (slow consumer)
+	// SampleSeconds is the length of Series' intervals; Series is the
+	// Strata phase over time.
+	SampleSeconds float64  `json:"sample_seconds"`
+	Series        []Sample `json:"series"`
+	// Ramp is the step ramp's stages and sustainable rate (nil without one).
+	Ramp *Ramp `json:"ramp,omitempty"`
 	// Ceiling is the raw pipe measured before Strata in this run (nil
 	// without Config.Ceiling) and Ratio is AppliedPerSecond over its
-	// EventsPerSecond (0 without it).
+	// EventsPerSecond — with a ramp, the sustainable rates' ratio (0 without it).
 	Ceiling *Ceiling `json:"ceiling,omitempty"`
 	Ratio   float64  `json:"ratio,omitempty"`
 	// Population is what the generator planted: cohorts, whales, abusers,
@@ -96,11 +177,24 @@ type Report struct {
 	Population Expectation `json:"population"`
 }
 
-// pollEvery is how often the run reads every replica's cursor: the
-// resolution of Report.Latency and of the applied and replicated times.
+// Progress is the live state of a run, once per series interval.
+type Progress struct {
+	Phase     string        // "ceiling" or "strata"
+	Elapsed   time.Duration // since the phase's first publish
+	Published int64         // events sent so far
+	Applied   int64         // events applied so far (first replica)
+	Rate      float64       // events/s published in the last interval
+	Backlog   int64         // Published − Applied
+	P99       float64       // ms, of the events applied in the last complete interval; < 0: none yet
+	RSSBytes  int64         // 0: not measured
+}
+
+// pollEvery is how often the run reads every in-process replica's cursor:
+// the resolution of Report.Latency and of the applied and replicated times.
 const pollEvery = time.Millisecond
 
-// Run starts the nodes, sends the population's events and measures.
+// Run starts the nodes (or connects to Config.Target), sends the
+// population's events and measures.
 func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return Report{}, err
@@ -108,6 +202,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = hclog.NewNullLogger()
+	}
+	if cfg.Target != nil {
+		return runTarget(ctx, cfg, log)
 	}
 	dir := cfg.DataDir
 	if dir == "" {
@@ -118,15 +215,19 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	pop, err := newPopulation(cfg)
+	now := time.Now() // every phase sends the population of this instant
+	gen, err := NewGenerator(cfg.population(), now)
 	if err != nil {
 		return Report{}, err
 	}
+	expect := gen.Expected()
+	gen = nil
 
 	var ceiling *Ceiling
 	if cfg.Ceiling {
 		cdir := filepath.Join(dir, "ceiling")
-		c, err := runCeiling(ctx, cfg, pop, cdir, log)
+		resetPeakRSS()
+		c, err := runCeiling(ctx, cfg, now, cdir, log)
 		if rerr := os.RemoveAll(cdir); err == nil {
 			err = rerr
 		}
@@ -134,8 +235,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return Report{}, err
 		}
 		ceiling = &c
-		forgetCeiling()
 	}
+	resetPeakRSS()
 
 	log.Info("starting", "nodes", cfg.Nodes, "shards", cfg.Shards)
 	began := time.Now()
@@ -150,37 +251,31 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		return Report{}, err
 	}
 	defer conn.Close()
-
-	log.Info("publishing", "events", cfg.Events, "users", cfg.Users, "rate", cfg.Rate)
-	epoch := time.Now()
-	tr := startTracker(nodeCursors(f.nodes), cfg.Shards, f.replicas, epoch, pollEvery)
-	defer tr.stop()
-	s, err := publish(ctx, js, pop, cfg.Rate, epoch)
+	tt, err := watchTransitions(ctx, conn, cfg)
 	if err != nil {
 		return Report{}, err
 	}
-	progress, err := tr.wait(ctx, lastSeqs(s.seq, pop.shard, cfg.Shards))
-	if err != nil {
-		return Report{}, fmt.Errorf("bench: waiting for %d events to be applied: %w", cfg.Events, err)
-	}
-	log.Info("applied", "published", s.acked.Round(time.Millisecond), "applied", progress.applied.Round(time.Millisecond),
-		"replicated", progress.replicated.Round(time.Millisecond))
+	defer tt.close()
 
-	r := Report{Population: pop.expect,
-		Users: cfg.Users, Events: cfg.Events, Shards: cfg.Shards, Nodes: cfg.Nodes, Replicas: f.replicas, Rate: cfg.Rate,
-		PublishSeconds:    s.acked.Seconds(),
-		PublishPerSecond:  float64(cfg.Events) / s.acked.Seconds(),
-		AppliedSeconds:    progress.applied.Seconds(),
-		AppliedPerSecond:  float64(cfg.Events) / progress.applied.Seconds(),
-		ReplicatedSeconds: progress.replicated.Seconds(),
-		Latency:           exactLatency(eventLatencies(s, pop.shard, progress.seen)),
-		PeakRSSBytes:      peakRSS(),
-		Ceiling:           ceiling,
+	log.Info("publishing", "events", cfg.Events, "users", cfg.Users, "rate", cfg.Rate, "ramp", cfg.RampStart)
+	l, err := runLoad(ctx, cfg, now, load{phase: "strata", js: js, read: nodeCursors(f.nodes), usage: selfUsage,
+		replicas: f.replicas, poll: pollEvery, marks: tt.marks, started: tt.start})
+	if err != nil {
+		return Report{}, err
 	}
-	if ceiling != nil {
-		r.Ratio = r.AppliedPerSecond / ceiling.EventsPerSecond
+	log.Info("applied", "published", l.sent.acked.Round(time.Millisecond), "applied", l.applied.Round(time.Millisecond),
+		"replicated", l.replicated.Round(time.Millisecond))
+
+	r := newReport(cfg, l, ceiling, expect, sourceExact)
+	r.Nodes, r.Replicas = cfg.Nodes, f.replicas
+	r.PeakRSSBytes = peakRSS()
+	published, err := f.sum("strata_transitions_published_total")
+	if err != nil {
+		return r, err
 	}
-	if r.LatencyBuckets, err = f.bucketLatency(ctx, "strata_event_applied_seconds", cfg.Events, 5*time.Second); err != nil {
+	r.TransitionsReceived = tt.wait(ctx, published, 5*time.Second)
+	r.TransitionsPublished, r.TransitionsDropped, r.Transitions = published, tt.dropped(), tt.latency()
+	if r.LatencyBuckets, err = f.bucketLatency(ctx, "strata_event_applied_seconds", int(r.Sent), 5*time.Second); err != nil {
 		return r, err
 	}
 	if r.ReplicaApplies, err = f.sum("strata_events_applied_total"); err != nil {
@@ -203,6 +298,43 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	return r, check(r, log)
 }
 
+// newReport fills what every target measures alike from a phase's load.
+func newReport(cfg Config, l loaded, ceiling *Ceiling, expect Expectation, source string) Report {
+	r := Report{Target: "in-process", Population: expect, UsersChecked: true,
+		Users: cfg.Users, Events: cfg.Events, Sent: l.sent.events, SentUsers: l.sent.users, Shards: cfg.Shards, Rate: cfg.Rate,
+		PublishSeconds:      l.sent.acked.Seconds(),
+		PublishPerSecond:    float64(l.sent.events) / l.sent.acked.Seconds(),
+		AppliedSeconds:      l.applied.Seconds(),
+		AppliedPerSecond:    float64(l.sent.events) / l.applied.Seconds(),
+		ReplicatedSeconds:   l.replicated.Seconds(),
+		Latency:             histLatency(l.hist, source),
+		LatencyCurve:        percentileCurve(l.hist),
+		LatencyResolutionMs: ms(pollEvery),
+		SampleSeconds:       cfg.SampleEvery.Seconds(),
+		Series:              l.series,
+		Ramp:                rampReport(cfg, l),
+		Ceiling:             ceiling,
+	}
+	if ceiling != nil {
+		r.Ratio = r.AppliedPerSecond / ceiling.EventsPerSecond
+		if r.Ramp != nil && ceiling.Ramp != nil && ceiling.Ramp.SustainablePerSec > 0 {
+			r.Ratio = float64(r.Ramp.SustainablePerSec) / float64(ceiling.Ramp.SustainablePerSec)
+		}
+	}
+	return r
+}
+
+// rampReport is the ramp's outcome (nil without a ramp).
+func rampReport(cfg Config, l loaded) *Ramp {
+	if cfg.RampStart == 0 {
+		return nil
+	}
+	s := cfg.schedule()
+	return &Ramp{Start: s.rate, Step: s.step, StageSeconds: s.stage.Seconds(), Max: s.max,
+		P99BoundMs: ms(cfg.RampP99), BacklogBoundSec: cfg.RampBacklog.Seconds(),
+		Stages: l.stages, SustainablePerSec: l.sustained, Stop: l.rampStop}
+}
+
 // connectPublisher connects the run's publisher: every phase publishes
 // through a connection of its own with a window of 8192 unacknowledged events.
 func connectPublisher(url string) (*nats.Conn, jetstream.JetStream, error) {
@@ -220,16 +352,16 @@ func connectPublisher(url string) (*nats.Conn, jetstream.JetStream, error) {
 
 // check compares what Strata counted with what was sent.
 func check(r Report, log hclog.Logger) error {
-	want := int64(r.Replicas) * int64(r.Events)
+	want := int64(r.Replicas) * r.Sent
 	switch {
 	case r.SnapshotRestores == 0 && r.ReplicaApplies != want:
-		return fmt.Errorf("bench: replicas applied %d events, want %d × %d sent", r.ReplicaApplies, r.Replicas, r.Events)
+		return fmt.Errorf("bench: replicas applied %d events, want %d × %d sent", r.ReplicaApplies, r.Replicas, r.Sent)
 	case r.ReplicaApplies > want:
-		return fmt.Errorf("bench: replicas applied %d events, more than %d × %d sent", r.ReplicaApplies, r.Replicas, r.Events)
-	case r.TieredUsers != int64(r.Users):
-		return fmt.Errorf("bench: %d users tiered, sent events for %d", r.TieredUsers, r.Users)
-	case r.Latency.Count != int64(r.Events):
-		return fmt.Errorf("bench: latency of %d events measured, sent %d", r.Latency.Count, r.Events)
+		return fmt.Errorf("bench: replicas applied %d events, more than %d × %d sent", r.ReplicaApplies, r.Replicas, r.Sent)
+	case r.UsersChecked && r.TieredUsers != r.SentUsers:
+		return fmt.Errorf("bench: %d users tiered, sent events for %d", r.TieredUsers, r.SentUsers)
+	case r.Latency.Count != r.Sent:
+		return fmt.Errorf("bench: latency of %d events measured, sent %d", r.Latency.Count, r.Sent)
 	}
 	if r.SnapshotRestores > 0 {
 		// A restored replica took some events' effects without applying

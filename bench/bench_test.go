@@ -2,6 +2,8 @@ package bench_test
 
 import (
 	"context"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +77,74 @@ func TestPacedRun(t *testing.T) {
 	if l.Count != 3_000 || l.P50 <= 0 || l.P50 > l.P90 || l.P90 > l.P99 || l.P99 > l.P999 || l.P999 > l.Max {
 		t.Fatalf("latency %+v: want 3000 events, 0 < p50 ≤ p90 ≤ p99 ≤ p99.9 ≤ max", l)
 	}
+	checkSeries(t, r.Series, r.Sent)
+	if c := r.LatencyCurve; len(c) == 0 || c[0].Percentile != 0 || c[len(c)-1].Percentile != 99.999 || c[len(c)-1].Ms != l.Max {
+		t.Fatalf("latency curve %v: want 0 … 99.999, ending at the max (%v ms)", c, l.Max)
+	}
+	if r.Transitions == nil || r.Transitions.Count == 0 || r.TransitionsReceived < r.TransitionsPublished || r.TransitionsPublished == 0 {
+		t.Fatalf("transitions %+v: %d received, %d published; want some timed, all received", r.Transitions, r.TransitionsReceived, r.TransitionsPublished)
+	}
+}
+
+// checkSeries checks that a phase's samples account for every event once.
+func checkSeries(t *testing.T, series []bench.Sample, sent int64) {
+	t.Helper()
+	var published, applied int64
+	for i, p := range series {
+		published += p.Published
+		applied += p.Applied
+		if p.Backlog != published-applied || p.Backlog < 0 {
+			t.Fatalf("sample %d: backlog %d, want published − applied so far = %d", i, p.Backlog, published-applied)
+		}
+		if p.Applied > 0 && (p.P50 <= 0 || p.P50 > p.P99 || p.P99 > p.Max) {
+			t.Fatalf("sample %d: latency p50 %v p99 %v max %v", i, p.P50, p.P99, p.Max)
+		}
+		if runtime.GOOS == "linux" && (p.RSSBytes <= 0 || p.CPUPercent < 0) {
+			t.Fatalf("sample %d: RSS %d, CPU %.1f%%: want measured", i, p.RSSBytes, p.CPUPercent)
+		}
+	}
+	if published != sent || applied != sent {
+		t.Fatalf("series: %d published, %d applied; want %d each", published, applied, sent)
+	}
+}
+
+// A ramp runs its stages on the ceiling and on Strata and reports the
+// sustainable rate of each; the counts are checked on what it sent.
+func TestRampRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := bench.DefaultConfig()
+	cfg.Users, cfg.Events, cfg.Shards = 500, 50_000, 2
+	cfg.RampStart, cfg.RampStep, cfg.RampStage, cfg.RampMax = 1000, 1000, 500*time.Millisecond, 2000
+	cfg.SampleEvery = 100 * time.Millisecond
+	cfg.DataDir = t.TempDir()
+	var progress []bench.Progress
+	cfg.Progress = func(p bench.Progress) { progress = append(progress, p) }
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rp := range []*bench.Ramp{r.Ramp, r.Ceiling.Ramp} {
+		if rp == nil || len(rp.Stages) == 0 || rp.Stages[0].Rate != 1000 || rp.Stop == "" {
+			t.Fatalf("ramp %+v: want stages from 1000/s and a stop reason", rp)
+		}
+		if rp.SustainablePerSec != 0 && rp.SustainablePerSec != 1000 && rp.SustainablePerSec != 2000 {
+			t.Fatalf("sustainable %d: want one of the stages' rates", rp.SustainablePerSec)
+		}
+	}
+	// 500 ms at 1000/s and at 2000/s, unless a stage failed first.
+	if r.Sent > 1500 || r.Sent < 500 || r.Ceiling.Sent > 1500 {
+		t.Fatalf("sent %d (ceiling %d), want at most the ramp's 1500", r.Sent, r.Ceiling.Sent)
+	}
+	checkSeries(t, r.Series, r.Sent)
+	checkSeries(t, r.Ceiling.Series, r.Ceiling.Sent)
+	phases := map[string]bool{}
+	for _, p := range progress {
+		phases[p.Phase] = true
+	}
+	if !phases["ceiling"] || !phases["strata"] {
+		t.Fatalf("progress seen for %v, want both phases", phases)
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -98,7 +168,7 @@ func TestValidate(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("Validate() = %v, want ok %v", err, tc.ok)
 			}
-			if cfg != before {
+			if !reflect.DeepEqual(cfg, before) {
 				t.Fatal("Validate changed the config")
 			}
 		})

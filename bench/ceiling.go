@@ -29,11 +29,16 @@ import (
 // latency from each event's scheduled send to the first 1 ms poll that saw
 // its partition's consumer past it.
 type Ceiling struct {
-	PublishSeconds   float64 `json:"publish_seconds"`    // first publish → last publish acknowledged
-	PublishPerSecond float64 `json:"publish_per_second"` // events/s into JetStream
-	Seconds          float64 `json:"seconds"`            // first publish → every event seen by its partition's consumer
-	EventsPerSecond  float64 `json:"events_per_second"`  // events/s publish → seen; Report.Ratio's denominator
-	Latency          Latency `json:"latency"`            // scheduled send → seen, every event
+	Sent             int64        `json:"sent"`               // events sent (with a ramp: until its stop)
+	PublishSeconds   float64      `json:"publish_seconds"`    // first publish → last publish acknowledged
+	PublishPerSecond float64      `json:"publish_per_second"` // events/s into JetStream
+	Seconds          float64      `json:"seconds"`            // first publish → every event seen by its partition's consumer
+	EventsPerSecond  float64      `json:"events_per_second"`  // events/s publish → seen; Report.Ratio's denominator
+	Latency          Latency      `json:"latency"`            // scheduled send → seen, every event
+	LatencyCurve     []CurvePoint `json:"latency_curve"`
+	PeakRSSBytes     int64        `json:"peak_rss_bytes"` // whole process during the phase
+	Series           []Sample     `json:"series"`
+	Ramp             *Ramp        `json:"ramp,omitempty"` // the same ramp as Strata's, on the bare pipe
 }
 
 const sourceCeiling = "scheduled send → seen by a bare consumer of its partition; every event, polled every 1ms"
@@ -108,13 +113,13 @@ func (c *bareConsumer) seen(m jetstream.Msg) {
 	}
 }
 
-// runCeiling measures the raw pipe with cfg's events (pop) in dir, which it
-// leaves for the caller to remove. Partitions are spread over cfg.Nodes
-// consumer connections, as a cluster spreads its shard leaders; each
-// consumer is what a Strata leader's ingest opens (cluster/ingest.go) and
-// nothing more. It fails unless every consumer saw every event of its
-// partition exactly once.
-func runCeiling(ctx context.Context, cfg Config, pop population, dir string, log hclog.Logger) (Ceiling, error) {
+// runCeiling measures the raw pipe with the run's events (the population
+// of cfg and now) in dir, which it leaves for the caller to remove.
+// Partitions are spread over cfg.Nodes consumer connections, as a cluster
+// spreads its shard leaders; each consumer is what a Strata leader's ingest
+// opens (cluster/ingest.go) and nothing more. It fails unless every
+// consumer saw every event of its partition exactly once.
+func runCeiling(ctx context.Context, cfg Config, now time.Time, dir string, log hclog.Logger) (Ceiling, error) {
 	ns, err := ceilingServer(filepath.Join(dir, "nats"))
 	if err != nil {
 		return Ceiling{}, err
@@ -170,38 +175,31 @@ func runCeiling(ctx context.Context, cfg Config, pop population, dir string, log
 		return dst
 	}
 
-	log.Info("ceiling: publishing", "events", cfg.Events, "rate", cfg.Rate)
-	epoch := time.Now()
-	tr := startTracker(cursors, cfg.Shards, 1, epoch, pollEvery)
-	defer tr.stop()
-	s, err := publish(ctx, js, pop, cfg.Rate, epoch)
+	log.Info("ceiling: publishing", "events", cfg.Events, "rate", cfg.Rate, "ramp", cfg.RampStart)
+	l, err := runLoad(ctx, cfg, now, load{phase: "ceiling", js: js, read: cursors, usage: selfUsage, replicas: 1, poll: pollEvery})
 	if err != nil {
 		return Ceiling{}, fmt.Errorf("bench: ceiling: %w", err)
 	}
-	p, err := tr.wait(ctx, lastSeqs(s.seq, pop.shard, cfg.Shards))
-	if err != nil {
-		return Ceiling{}, fmt.Errorf("bench: ceiling: waiting for %d events: %w", cfg.Events, err)
-	}
 	c := Ceiling{
-		PublishSeconds:   s.acked.Seconds(),
-		PublishPerSecond: float64(cfg.Events) / s.acked.Seconds(),
-		Seconds:          p.applied.Seconds(),
-		EventsPerSecond:  float64(cfg.Events) / p.applied.Seconds(),
-		Latency:          exactLatency(eventLatencies(s, pop.shard, p.seen)),
+		Sent:             l.sent.events,
+		PublishSeconds:   l.sent.acked.Seconds(),
+		PublishPerSecond: float64(l.sent.events) / l.sent.acked.Seconds(),
+		Seconds:          l.applied.Seconds(),
+		EventsPerSecond:  float64(l.sent.events) / l.applied.Seconds(),
+		Latency:          histLatency(l.hist, sourceCeiling),
+		LatencyCurve:     percentileCurve(l.hist),
+		PeakRSSBytes:     peakRSS(),
+		Series:           l.series,
+		Ramp:             rampReport(cfg, l),
 	}
-	c.Latency.Source = sourceCeiling
-	log.Info("ceiling: seen", "published", s.acked.Round(time.Millisecond), "seen", p.applied.Round(time.Millisecond))
-	return c, checkCeiling(consumers, pop.shard)
+	log.Info("ceiling: seen", "published", l.sent.acked.Round(time.Millisecond), "seen", l.applied.Round(time.Millisecond))
+	return c, checkCeiling(consumers, l.sent.perShard)
 }
 
 // checkCeiling reports a consumer that did not see each event of its
 // partition exactly once. The stream holds each sent event once (publish
 // checked every ack) and stores it in its user's partition.
-func checkCeiling(consumers []bareConsumer, shard []uint16) error {
-	want := make([]int64, len(consumers))
-	for _, k := range shard {
-		want[k]++
-	}
+func checkCeiling(consumers []bareConsumer, want []int64) error {
 	for k := range consumers {
 		c := &consumers[k]
 		if got, stale, bad := c.count.Load(), c.stale.Load(), c.bad.Load(); got != want[k] || stale != 0 || bad != 0 {
@@ -212,10 +210,10 @@ func checkCeiling(consumers []bareConsumer, shard []uint16) error {
 	return nil
 }
 
-// forgetCeiling returns the ceiling phase's memory to the OS and restarts
-// the peak RSS there, so Report.PeakRSSBytes is Strata's phase (best effort:
+// resetPeakRSS returns the memory of what ran before to the OS and restarts
+// the peak RSS there, so each phase's PeakRSSBytes is its own (best effort:
 // /proc/self/clear_refs exists on Linux only; elsewhere peakRSS reports 0).
-func forgetCeiling() {
+func resetPeakRSS() {
 	debug.FreeOSMemory()
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }

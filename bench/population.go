@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/strata-io/strata/cluster"
@@ -41,6 +42,11 @@ type PopulationConfig struct {
 	// byte-identical events. Zero is a seed like any other; DefaultPopulation
 	// uses 1. Event IDs are "s<seed>-e<index>".
 	Seed uint64
+	// RunID, when set, makes the event IDs "s<seed>-<RunID>-e<index>", so
+	// that a run against a running target is not taken for a repeat of an
+	// earlier one with the same seed (Strata drops events whose ID it has
+	// seen). [a-z0-9]{0,16}. Default empty.
+	RunID string
 	// Shards is the shard count of the target, 1..4096, for Next's shard.
 	// Default 8.
 	Shards int
@@ -184,6 +190,9 @@ func (c PopulationConfig) Validate() error {
 	}
 	if r.Window < minWindow || r.Window > maxWindow {
 		bad("Window = %v, want %v..%v", r.Window, minWindow, maxWindow)
+	}
+	if len(r.RunID) > 16 || strings.Trim(r.RunID, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		bad("RunID = %q, want [a-z0-9]{0,16}", r.RunID)
 	}
 	if r.BurstSize < 1 || r.BurstSize > 1000 {
 		bad("BurstSize = %d, want 1..1000", r.BurstSize)
@@ -343,7 +352,7 @@ func NewGenerator(c PopulationConfig, now time.Time) (*Generator, error) {
 
 // buildGenerator makes the generator of a valid, resolved config.
 func buildGenerator(r PopulationConfig, now int64) *Generator {
-	g := &Generator{c: r, now: now, prefix: "s" + strconv.FormatUint(r.Seed, 10) + "-e"}
+	g := &Generator{c: r, now: now, prefix: idPrefix(r.Seed, r.RunID)}
 	g.rng = rand.New(rand.NewPCG(r.Seed, 0x57a7a))
 	g.accounts = make([]genAccount, r.Users)
 	u, ch := r.Users, &g.cohorts
@@ -396,6 +405,14 @@ func buildGenerator(r PopulationConfig, now int64) *Generator {
 	}
 	g.mu, g.muWhale = math.Log(r.OrderMedian), math.Log(r.OrderMedian*r.WhaleFactor)
 	return g
+}
+
+// idPrefix is what every event ID of a population starts with.
+func idPrefix(seed uint64, runID string) string {
+	if runID != "" {
+		return "s" + strconv.FormatUint(seed, 10) + "-" + runID + "-e"
+	}
+	return "s" + strconv.FormatUint(seed, 10) + "-e"
 }
 
 func gcdU64(a, b uint64) uint64 {
