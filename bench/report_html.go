@@ -148,7 +148,7 @@ svg{display:block;margin:1.5em 0}svg text{font-size:11px;fill:#333}
 {{end}}{{range .Lines}}<polyline class="series" data-name="{{.Name}}" data-points="{{.N}}" fill="none" stroke="{{.Color}}" stroke-width="1.5"{{if .Dashed}} stroke-dasharray="5,3"{{end}} points="{{.Points}}"/>
 <g transform="translate({{.LX}},{{.LY}})"><line x1="0" x2="12" y1="0" y2="0" stroke="{{.Color}}" stroke-width="2"{{if .Dashed}} stroke-dasharray="4,2"{{end}}/><text x="16" y="0" dominant-baseline="middle">{{.Name}}</text></g>
 {{end}}<text x="{{.PW}}" y="{{.PH}}" dy="30" text-anchor="end">{{.XLabel}}</text>
-<text x="-48" y="-18">{{.YLabel}}</text>
+<text x="-56" y="-6">{{.YLabel}}</text>
 </g></svg>
 {{end}}{{with .R.Ramp}}<h2>Ramp</h2>
 <table><tr><th>offered/s</th><th>applied/s</th><th>p50</th><th>p99</th><th>max (ms)</th><th>backlog (growth)</th><th>verdict</th></tr>
