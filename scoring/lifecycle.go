@@ -28,23 +28,19 @@ func (m *Model) lifecycleDue(s *State) int64 {
 	if s.flags&flagSeen == 0 {
 		return 0
 	}
-	c := [4]int64{
+	// The first candidate after evalAt at which the tier differs: the
+	// smallest such one, in any order of trying.
+	cur := s.tier[dimLifecycle]
+	due := int64(0)
+	for _, t := range [4]int64{
 		satAdd(s.lastSeen, m.silentAfter),
 		satAdd(s.lastSeen, m.churnedAfter),
 		satAdd(s.firstSeen, m.newFor),
 		s.reactivatedUntil,
-	}
-	// insertion sort: four elements
-	for i := 1; i < len(c); i++ {
-		for j := i; j > 0 && c[j] < c[j-1]; j-- {
-			c[j], c[j-1] = c[j-1], c[j]
+	} {
+		if t > s.evalAt && (due == 0 || t < due) && m.lifecycleAt(s, t) != cur {
+			due = t
 		}
 	}
-	cur := s.tier[dimLifecycle]
-	for _, t := range c {
-		if t > s.evalAt && m.lifecycleAt(s, t) != cur {
-			return t
-		}
-	}
-	return 0
+	return due
 }

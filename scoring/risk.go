@@ -183,7 +183,11 @@ func (m *Model) riskDue(s *State) int64 {
 			refunded -= s.money[bi].refund
 			bi++
 		}
-		in := fraudInputs{coupons: len(s.coupons) - ci, ratio: refundRatio(bought, refunded), peak: peak}
+		in := fraudInputs{coupons: len(s.coupons) - ci, ratio: 1, peak: peak}
+		if onlyRising && m.riskTier(m.fraudZ(in)) == cur {
+			return 0 // as above: from next on, not even ratio 1 leaves normal
+		}
+		in.ratio = refundRatio(bought, refunded)
 		if m.riskTier(m.fraudZ(in)) != cur {
 			return next
 		}

@@ -55,11 +55,26 @@ func (m *Model) valueDue(s *State) int64 {
 	}
 	lo, hi := m.valueRange(s.tier[dimValue])
 	rest := s.net // Σ of the buckets newer than i
-	for i := range s.money {
-		b := &s.money[i]
+	money := s.money
+	// Buckets whose exit has passed are no candidates (the list is pruned
+	// at evalAt, so these are few).
+	gone := floorDiv(s.evalAt, Day) - m.monetaryDays // exit ≤ evalAt ⇔ day ≤ gone
+	i := 0
+	for ; i < len(money) && money[i].day <= gone; i++ {
+		rest -= money[i].purchase - money[i].refund
+	}
+	if lo > hi { // no tier yet: any remaining bucket's exit changes it
+		if i < len(money) {
+			return (money[i].day + m.monetaryDays) * Day
+		}
+		return 0
+	}
+	width := uint64(hi - lo) // rest is in [lo, hi] ⇔ uint64(rest−lo) ≤ width (wrapping)
+	for ; i < len(money); i++ {
+		b := &money[i]
 		rest -= b.purchase - b.refund
-		if exit := (b.day + m.monetaryDays) * Day; exit > s.evalAt && (rest < lo || rest > hi) {
-			return exit
+		if uint64(rest-lo) > width {
+			return (b.day + m.monetaryDays) * Day
 		}
 	}
 	return 0
