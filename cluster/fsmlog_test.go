@@ -432,7 +432,18 @@ type outboxMessage struct {
 func readOutbox(t testing.TB, f *FSM, from uint64) []outboxMessage {
 	t.Helper()
 	var out []outboxMessage
+	// The in-memory tail must hand out exactly what Pebble holds: every
+	// record from its first seq on, byte for byte.
+	f.tail.mu.Lock()
+	tailFirst := f.tail.first
+	f.tail.mu.Unlock()
+	tail := f.tail.appendFrom(nil, tailFirst, outboxTailMax)
 	err := f.store.Outbox(from, 0, func(seq uint64, rec []byte) error {
+		if len(tail) > 0 && seq >= tailFirst {
+			if i := seq - tailFirst; i >= uint64(len(tail)) || !bytes.Equal(tail[i], rec) {
+				return fmt.Errorf("outbox %d: in-memory tail (%d records from %d) disagrees with Pebble", seq, len(tail), tailFirst)
+			}
+		}
 		r, err := decodeOutboxRecord(slices.Clone(rec))
 		if err != nil {
 			return err

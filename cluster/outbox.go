@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -53,15 +52,11 @@ func appendOutboxRecord(b []byte, origin int64, user, model string, t *scoring.T
 		User: user, Dimension: t.Dimension, From: t.From, To: t.To, Seq: t.Seq,
 		At: time.UnixMilli(t.At).UTC(), Model: model, Reason: t.Reason, Cause: t.Cause, Scores: t.Scores,
 	}
-	js, err := json.Marshal(&msg)
-	if err != nil {
-		return b, fmt.Errorf("cluster: encode transition: %w", err)
-	}
 	b = binary.AppendVarint(b, origin)
 	b = appendString(b, t.Dimension)
 	b = appendString(b, user)
 	b = binary.AppendUvarint(b, t.Seq)
-	return append(b, js...), nil
+	return appendTransitionJSON(b, &msg)
 }
 
 func decodeOutboxRecord(b []byte) (outboxRecord, error) {

@@ -65,7 +65,8 @@ func (s *Shard) publishLoop(ctx context.Context) {
 const publishChunk = 1000
 
 // publishFrom publishes up to publishChunk outbox records from seq and waits
-// for every acknowledgement; it returns how many it handled. While *verify is
+// for every acknowledgement; it returns how many it handled. The records come
+// from the FSM's in-memory tail when it holds seq, else from Pebble. While *verify is
 // set, records the stream already holds are skipped; the first one it does not
 // hold clears *verify (publication is in order, so the rest are new).
 func (s *Shard) publishFrom(ctx context.Context, from uint64, verify *bool) (uint64, error) {
@@ -76,7 +77,7 @@ func (s *Shard) publishFrom(ctx context.Context, from uint64, verify *bool) (uin
 	}
 	var acks []pending
 	var n uint64
-	err := s.fsm.store.Outbox(from, publishChunk, func(seq uint64, rec []byte) error {
+	each := func(seq uint64, rec []byte) error {
 		if seq != from+n {
 			return fmt.Errorf("outbox gap: want %d, found %d", from+n, seq)
 		}
@@ -104,7 +105,17 @@ func (s *Shard) publishFrom(ctx context.Context, from uint64, verify *bool) (uin
 		acks = append(acks, pending{f, r.Origin, r.Dimension})
 		n++
 		return nil
-	})
+	}
+	var err error
+	if recs := s.fsm.tail.appendFrom(nil, from, publishChunk); len(recs) > 0 {
+		for i, rec := range recs {
+			if err = each(from+uint64(i), rec); err != nil {
+				break
+			}
+		}
+	} else {
+		err = s.fsm.store.Outbox(from, publishChunk, each)
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -45,6 +45,7 @@ type Config struct {
 	CacheBytes int64  // cache_bytes: Pebble block cache; default 256 MiB
 	LogLevel   string // --log-level, log_level: trace|debug|info|warn|error; default info
 	LogJSON    bool   // --log-json, log_json: JSON log lines; default false
+	Pprof      bool   // --pprof, pprof: serve Go's profiler at /debug/pprof/ on the HTTP listener; default false
 
 	Cluster cluster.Config // shard tuning (the fields above override NodeID, DataDir, Shards)
 	Model   scoring.Params // default model v1 parameters
@@ -133,6 +134,7 @@ type fileConfig struct {
 	CacheBytes       *int64  `hcl:"cache_bytes,optional"`
 	LogLevel         *string `hcl:"log_level,optional"`
 	LogJSON          *bool   `hcl:"log_json,optional"`
+	Pprof            *bool   `hcl:"pprof,optional"`
 
 	RaftAddr     *string  `hcl:"raft_addr,optional"`
 	Advertise    *string  `hcl:"advertise,optional"`
@@ -194,6 +196,9 @@ func (c *Config) LoadFile(path string) error {
 	}
 	if f.LogJSON != nil {
 		next.LogJSON = *f.LogJSON
+	}
+	if f.Pprof != nil {
+		next.Pprof = *f.Pprof
 	}
 	if f.MaxBatch != nil {
 		next.Cluster.MaxBatch = *f.MaxBatch
@@ -260,6 +265,7 @@ var Env = map[string]string{
 	"STRATA_SHARDS":        "shards",
 	"STRATA_LOG_LEVEL":     "log-level",
 	"STRATA_LOG_JSON":      "log-json",
+	"STRATA_PPROF":         "pprof",
 	"STRATA_RAFT_ADDR":     "raft-addr",
 	"STRATA_ADVERTISE":     "advertise",
 	"STRATA_JOIN":          "join",

@@ -20,7 +20,7 @@ type serveFlags struct {
 	join                                                      []string
 	replaceAfter                                              time.Duration
 	shards, replicas                                          int
-	logJSON                                                   bool
+	logJSON, pprof                                            bool
 }
 
 func serveCmd() *cobra.Command {
@@ -70,6 +70,7 @@ func bindServeFlags(fs *pflag.FlagSet) *serveFlags {
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificates (PEM) that sign every node's certificate")
 	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error (default info)")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP listener (CPU, heap, goroutines, trace)")
 	return f
 }
 
@@ -100,6 +101,7 @@ func serveConfig(fs *pflag.FlagSet, f *serveFlags) (node.Config, error) {
 	set("shards", func() { cfg.Shards = f.shards })
 	set("log-level", func() { cfg.LogLevel = f.logLevel })
 	set("log-json", func() { cfg.LogJSON = f.logJSON })
+	set("pprof", func() { cfg.Pprof = f.pprof })
 	set("raft-addr", func() { cfg.RaftAddr = f.raftAddr })
 	set("advertise", func() { cfg.Advertise = f.advertise })
 	set("join", func() { cfg.Join = f.join })
