@@ -453,10 +453,20 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	return &fsmSnapshot{snap: f.store.Snapshot()}, nil
 }
 
-// Restore implements raft.FSM: it replaces the shard's whole state.
+// Restore implements raft.FSM: it replaces the shard's whole state. It
+// refuses a snapshot older than what this replica applied (storage
+// ErrStaleSnapshot): hashicorp/raft installs whatever snapshot a leader sends
+// and then replays the log from the snapshot's index, which a replica that
+// was ahead has already compacted (a "log not found" panic), and the state
+// would have moved back in time. The leader retries with its newest
+// snapshot, or with log entries once it has the replica's progress right.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	if err := f.store.Restore(rc); err != nil {
+	if err := f.store.RestoreNewer(rc, f.meta.AppliedIndex); err != nil {
+		if errors.Is(err, storage.ErrStaleSnapshot) {
+			f.cfg.Logger.Warn("refusing a snapshot older than the applied state", "error", err)
+			return fmt.Errorf("cluster: restore shard %d: %w", f.cfg.Shard, err)
+		}
 		f.cfg.Logger.Error("snapshot restore failed", "shard", f.cfg.Shard, "error", err)
 		return fmt.Errorf("cluster: restore shard %d: %w", f.cfg.Shard, err)
 	}

@@ -518,8 +518,11 @@ func TestFSMSnapshotRestore(t *testing.T) {
 			applyEach(t, src, logs)
 			data := persist(t, src)
 
+			// A replica with some other, shorter history (a snapshot older
+			// than the applied state is refused: see TestFSMRestoreRejectsCorruptSnapshot).
 			dst := newTestFSM(t, storagetest.Open(t))
-			applyEach(t, dst, genLog(seededRand(seed+100), genOptions{}))
+			other := genLog(seededRand(seed+100), genOptions{})
+			applyEach(t, dst, other[:min(len(other), 60)])
 			rc := &closeTracker{Reader: bytes.NewReader(data)}
 			if err := dst.Restore(rc); err != nil {
 				t.Fatalf("Restore: %v", err)
@@ -672,10 +675,20 @@ func TestFSMRestoreRejectsCorruptSnapshot(t *testing.T) {
 	applyEach(t, control, more)
 	requireSameState(t, "after failed restores and more entries vs control", dst, control)
 
-	if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
-		t.Fatalf("intact snapshot after failed ones: %v", err)
+	// dst is past the snapshot now: the intact snapshot is refused as stale
+	// and changes nothing; a replica that is behind takes it.
+	before, beforeMeta = shardHash(t, dst), dst.Meta()
+	if err := dst.Restore(io.NopCloser(bytes.NewReader(data))); !errors.Is(err, storage.ErrStaleSnapshot) {
+		t.Fatalf("snapshot older than the state: error %v, want %v", err, storage.ErrStaleSnapshot)
 	}
-	requireSameState(t, "intact snapshot restored after failed ones", dst, src)
+	if shardHash(t, dst) != before || !metaEqual(dst.Meta(), beforeMeta) {
+		t.Fatalf("refused stale snapshot changed the state")
+	}
+	fresh := newTestFSM(t, storagetest.Open(t))
+	if err := fresh.Restore(io.NopCloser(bytes.NewReader(data))); err != nil {
+		t.Fatalf("intact snapshot on a fresh replica after failed ones: %v", err)
+	}
+	requireSameState(t, "intact snapshot restored after failed ones", fresh, src)
 }
 
 // An ingest entry that starts past the cursor (the entry before it never

@@ -16,6 +16,11 @@ var (
 	// batch that was already committed or closed.
 	ErrBatchDone = errors.New("storage: batch already committed or closed")
 
+	// ErrStaleSnapshot is returned by Shard.RestoreNewer for a snapshot whose
+	// applied index is below the shard's: restoring it would move the state
+	// back in time.
+	ErrStaleSnapshot = errors.New("storage: snapshot older than the state")
+
 	// ErrKeyNotFound is returned by RaftStore.Get and RaftStore.GetUint64 for a
 	// key that was never set. Its text is exactly "not found", unprefixed and
 	// never wrapped: hashicorp/raft compares err.Error() == "not found" (the

@@ -187,16 +187,27 @@ func (sn *Snapshot) release() error {
 // Meta in the last, synced batch. An I/O error or crash part-way leaves the
 // shard without Meta (applied index 0), so its owner restores it again.
 // Not safe to run concurrently with batches on this shard.
-func (s *Shard) Restore(r io.Reader) error {
+func (s *Shard) Restore(r io.Reader) error { return s.RestoreNewer(r, 0) }
+
+// RestoreNewer is Restore, except that a snapshot whose applied index is
+// below applied is verified and then refused with ErrStaleSnapshot, the
+// state untouched. A Raft follower can be sent a leader's snapshot older than
+// what it has applied (the leader's view of its progress lagged): installing
+// it would move the state back past log entries already compacted away.
+func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	if err := s.db.enter(); err != nil {
 		return err
 	}
 	defer s.db.leave()
 	name := s.db.fs.PathJoin(s.db.dir, fmt.Sprintf("restore-%d.tmp", s.id))
-	if err := s.spool(r, name); err != nil {
+	meta, err := s.spool(r, name)
+	if err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
 	defer func() { _ = s.db.fs.Remove(name) }()
+	if meta.AppliedIndex < applied {
+		return fmt.Errorf("storage: restore shard %d: %w: snapshot applied index %d, state %d", s.id, ErrStaleSnapshot, meta.AppliedIndex, applied)
+	}
 	if err := s.replace(name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
@@ -208,16 +219,23 @@ func (s *Shard) Restore(r io.Reader) error {
 const restoreBatchBytes = 8 << 20
 
 // spool verifies the whole stream while copying it to the file name (the
-// shard is not touched until the stream is known good).
-func (s *Shard) spool(r io.Reader, name string) error {
+// shard is not touched until the stream is known good); it returns the
+// stream's Meta.
+func (s *Shard) spool(r io.Reader, name string) (Meta, error) {
+	var meta Meta
 	f, err := s.db.fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return err
+		return meta, err
 	}
 	// vfs.File.Write may modify its argument: bufio hands it bufio's own
 	// buffer, never the bytes readSnapshot is verifying.
 	w := bufio.NewWriterSize(f, 1<<20)
-	err = readSnapshot(io.TeeReader(r, w), func(k, v []byte) error { return nil })
+	err = readSnapshot(io.TeeReader(r, w), func(k, v []byte) error {
+		if len(k) > 0 && k[0] == kindMeta {
+			return decodeMeta(v, &meta)
+		}
+		return nil
+	})
 	if err == nil {
 		err = w.Flush()
 	}
@@ -227,7 +245,7 @@ func (s *Shard) spool(r io.Reader, name string) error {
 	if err != nil {
 		_ = s.db.fs.Remove(name)
 	}
-	return err
+	return meta, err
 }
 
 // replace swaps the shard's state for the verified stream in file name, in
