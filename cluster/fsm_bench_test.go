@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -100,6 +101,53 @@ func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int
 		l := bld.ingest(now, evs...)
 		b.StartTimer()
 		f.ApplyBatch([]*raft.Log{l})
+	}
+	b.ReportMetric(float64(perEntry)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkApplyNewUsers measures the FSM applying entries of 1000 events of
+// users it has never seen, on a disk Pebble already holding 300 000 users:
+// the onboarding burst of a large population, where every state load is a
+// miss (answered by the user filter once it is built).
+func BenchmarkApplyNewUsers(b *testing.B) {
+	db := openDiskDB(b)
+	cfg := testFSMConfig(b, db)
+	cfg.Actors.Capacity = 10_000
+	f := newTestFSMConfig(b, cfg)
+	var bld entryBuilder
+	now := testStart
+	const warmUsers, perEntry = 300_000, 1000
+	evs := make([]scoring.Event, perEntry)
+	for i := 0; i < warmUsers; i += perEntry {
+		for j := range evs {
+			evs[j] = ev("user-"+strconv.Itoa(i+j), "warm", scoring.TypeSignup, now-testHour, 0)
+		}
+		f.Apply(bld.ingest(now, evs...))
+		f.Apply(bld.trim(now, f.Meta().OutboxNext-1))
+		now += 1000
+	}
+	for st := f.store.UserFilter(); !st.Ready || st.Building; st = f.store.UserFilter() {
+		runtime.Gosched()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		now += 1000
+		for j := range evs {
+			u := "new-" + strconv.Itoa(i) + "-" + strconv.Itoa(j)
+			typ, amount := scoring.TypeSignup, int64(0)
+			if j%4 == 0 {
+				typ, amount = scoring.TypePurchase, int64(1+j%500)*1000
+			}
+			evs[j] = ev(u, "e1", typ, now-testHour, amount)
+		}
+		l := bld.ingest(now, evs...)
+		b.StartTimer()
+		f.ApplyBatch([]*raft.Log{l})
+		b.StopTimer()
+		f.Apply(bld.trim(now, f.Meta().OutboxNext-1))
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(perEntry)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

@@ -14,11 +14,13 @@ import (
 // use. Methods copy their arguments. After Commit or Close the write methods
 // do nothing and Commit returns ErrBatchDone; always Close a batch.
 type Batch struct {
-	s    *Shard
-	pb   *pebble.Batch
-	key  []byte // scratch for keys
-	val  []byte // scratch for values
-	done bool
+	s   *Shard
+	pb  *pebble.Batch
+	key []byte // scratch for keys
+	val []byte // scratch for values
+	// users put, added to the shard's user filter at Commit
+	users []string
+	done  bool
 }
 
 // NewBatch starts a write batch on the shard.
@@ -62,6 +64,9 @@ func (b *Batch) del(key []byte) {
 func (b *Batch) PutUser(user string, state []byte) {
 	b.key = userKey(b.key[:0], b.s.id, user)
 	b.set(b.key, state)
+	if b.usable() {
+		b.users = append(b.users, user)
+	}
 }
 
 // DeleteUser deletes the state of user (not its dedupe entries or timers).
@@ -206,7 +211,7 @@ func (b *Batch) Commit(sync bool) error {
 	if sync {
 		opts = pebble.Sync
 	}
-	if err := b.pb.Commit(opts); err != nil {
+	if err := b.s.commitUsers(b.users, func() error { return b.pb.Commit(opts) }); err != nil {
 		return fmt.Errorf("storage: commit shard %d: %w", b.s.id, err)
 	}
 	return nil

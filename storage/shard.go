@@ -25,8 +25,9 @@ type Meta struct {
 // safe for concurrent use with each other and with one writer (Batch).
 // Slices passed to callbacks are only valid during the callback.
 type Shard struct {
-	db *DB
-	id uint16
+	db    *DB
+	id    uint16
+	users userIndex // in-memory filter of users with state (TrackUsers)
 }
 
 // ID returns the shard number.
@@ -51,6 +52,9 @@ func (s *Shard) Meta() (Meta, error) {
 // User appends the stored state of user to dst and returns it, with false
 // (and dst unchanged) if the user has no state.
 func (s *Shard) User(user string, dst []byte) ([]byte, bool, error) {
+	if !s.mayHaveUser(user) {
+		return dst, false, nil
+	}
 	kb := keyBuf()
 	defer putKeyBuf(kb)
 	*kb = userKey((*kb)[:0], s.id, user)

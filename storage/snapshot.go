@@ -200,7 +200,7 @@ func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	}
 	defer s.db.leave()
 	name := s.db.fs.PathJoin(s.db.dir, fmt.Sprintf("restore-%d.tmp", s.id))
-	meta, err := s.spool(r, name)
+	meta, users, err := s.spool(r, name)
 	if err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
@@ -208,6 +208,8 @@ func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	if meta.AppliedIndex < applied {
 		return fmt.Errorf("storage: restore shard %d: %w: snapshot applied index %d, state %d", s.id, ErrStaleSnapshot, meta.AppliedIndex, applied)
 	}
+	s.resetUsers(true) // the users change outside a Batch
+	defer s.buildUsers(2 * users)
 	if err := s.replace(name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
@@ -220,19 +222,23 @@ const restoreBatchBytes = 8 << 20
 
 // spool verifies the whole stream while copying it to the file name (the
 // shard is not touched until the stream is known good); it returns the
-// stream's Meta.
-func (s *Shard) spool(r io.Reader, name string) (Meta, error) {
+// stream's Meta and its number of users.
+func (s *Shard) spool(r io.Reader, name string) (Meta, int, error) {
 	var meta Meta
+	users := 0
 	f, err := s.db.fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return meta, err
+		return meta, 0, err
 	}
 	// vfs.File.Write may modify its argument: bufio hands it bufio's own
 	// buffer, never the bytes readSnapshot is verifying.
 	w := bufio.NewWriterSize(f, 1<<20)
 	err = readSnapshot(io.TeeReader(r, w), func(k, v []byte) error {
-		if len(k) > 0 && k[0] == kindMeta {
+		switch {
+		case len(k) > 0 && k[0] == kindMeta:
 			return decodeMeta(v, &meta)
+		case len(k) > 0 && k[0] == kindUser:
+			users++
 		}
 		return nil
 	})
@@ -245,7 +251,7 @@ func (s *Shard) spool(r io.Reader, name string) (Meta, error) {
 	if err != nil {
 		_ = s.db.fs.Remove(name)
 	}
-	return meta, err
+	return meta, users, err
 }
 
 // replace swaps the shard's state for the verified stream in file name, in
