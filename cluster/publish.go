@@ -27,6 +27,22 @@ func (s *Shard) publishLoop(ctx context.Context) {
 	lastTrim := time.Now() // first trim one interval after leadership starts
 	poll := time.NewTicker(cfg.TrimInterval)
 	defer poll.Stop()
+	// trim proposes a trim of what was published, at most every TrimInterval:
+	// also while a long backlog is being published, so that the outbox in
+	// Pebble shrinks as it goes instead of after the whole backlog.
+	trim := func() {
+		if next-1 <= trimmed || time.Since(lastTrim) < cfg.TrimInterval {
+			return
+		}
+		now := s.cfg.Clock.Now().UnixMilli()
+		if err := s.propose(appendTrim(nil, now, next-1)).Error(); err != nil {
+			if ctx.Err() == nil {
+				s.cfg.Logger.Warn("trim failed", "shard", s.cfg.ID, "error", err)
+			}
+			return
+		}
+		trimmed, lastTrim = next-1, time.Now()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -48,17 +64,9 @@ func (s *Shard) publishLoop(ctx context.Context) {
 				break
 			}
 			next += n
+			trim()
 		}
-		if next-1 > trimmed && time.Since(lastTrim) >= cfg.TrimInterval {
-			now := s.cfg.Clock.Now().UnixMilli()
-			if err := s.propose(appendTrim(nil, now, next-1)).Error(); err != nil {
-				if ctx.Err() == nil {
-					s.cfg.Logger.Warn("trim failed", "shard", s.cfg.ID, "error", err)
-				}
-				continue
-			}
-			trimmed, lastTrim = next-1, time.Now()
-		}
+		trim()
 	}
 }
 
