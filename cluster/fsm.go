@@ -128,14 +128,7 @@ func newFSM(cfg fsmConfig) (*FSM, error) {
 	if err := f.load(n); err != nil {
 		return nil, err
 	}
-	// Users placed in the first dimension: every user with state.
-	users := int64(0)
-	if len(f.dims) > 0 {
-		for _, c := range f.meta.Counts[:len(f.dims[0].Tiers)] {
-			users += c
-		}
-	}
-	f.store.TrackUsers(int(users))
+	f.store.Track()
 	if b, err := cfg.DB.RaftStore(cfg.Shard).Get(configKey); err == nil && len(b) > 8 {
 		f.setConfiguration(binary.BigEndian.Uint64(b), b[8:])
 	}

@@ -126,7 +126,7 @@ func BenchmarkApplyNewUsers(b *testing.B) {
 		f.Apply(bld.trim(now, f.Meta().OutboxNext-1))
 		now += 1000
 	}
-	for st := f.store.UserFilter(); !st.Ready || st.Building; st = f.store.UserFilter() {
+	for st := f.store.UserFilter(); !st.Ready || st.Building || f.store.EventFilter().Building; st = f.store.UserFilter() {
 		runtime.Gosched()
 	}
 	b.ReportAllocs()

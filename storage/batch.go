@@ -18,9 +18,9 @@ type Batch struct {
 	pb  *pebble.Batch
 	key []byte // scratch for keys
 	val []byte // scratch for values
-	// users put, added to the shard's user filter at Commit
-	users []string
-	done  bool
+	// keys put, added to the shard's key filters at Commit
+	pending [numFilters]pendingKeys
+	done    bool
 }
 
 // NewBatch starts a write batch on the shard.
@@ -65,7 +65,7 @@ func (b *Batch) PutUser(user string, state []byte) {
 	b.key = userKey(b.key[:0], b.s.id, user)
 	b.set(b.key, state)
 	if b.usable() {
-		b.users = append(b.users, user)
+		b.pending[filterUsers].add(b.key[kindPrefixLen:])
 	}
 }
 
@@ -82,6 +82,9 @@ func (b *Batch) PutEvent(user, id string, expires int64) {
 	b.key = eventKey(b.key[:0], b.s.id, user, id)
 	b.val = appendTS(b.val[:0], expires)
 	b.set(b.key, b.val)
+	if b.usable() {
+		b.pending[filterEvents].add(b.key[kindPrefixLen:])
+	}
 	b.key = expiryKey(b.key[:0], b.s.id, expires, user, id)
 	b.set(b.key, nil)
 }
@@ -211,7 +214,7 @@ func (b *Batch) Commit(sync bool) error {
 	if sync {
 		opts = pebble.Sync
 	}
-	if err := b.s.commitUsers(b.users, func() error { return b.pb.Commit(opts) }); err != nil {
+	if err := b.s.commitFiltered(&b.pending, func() error { return b.pb.Commit(opts) }); err != nil {
 		return fmt.Errorf("storage: commit shard %d: %w", b.s.id, err)
 	}
 	return nil

@@ -6,34 +6,37 @@ import "runtime"
 // through bloom filters rather than the memtable).
 func FlushForTest(db *DB) error { return db.pdb.Flush() }
 
-// WaitUserFilterForTest waits for the shard's user-filter builds (including
-// growth scheduled by commits) to end; it reports whether a complete filter
-// is in use.
-func WaitUserFilterForTest(s *Shard) bool {
-	for {
-		s.users.mu.RLock()
-		done := s.users.done
-		s.users.mu.RUnlock()
-		if done != nil {
-			<-done
+// WaitFiltersForTest waits for the shard's key-filter builds (including
+// rebuilds scheduled by commits) to end; it reports whether complete
+// filters of users and of events are in use.
+func WaitFiltersForTest(s *Shard) (users, events bool) {
+	for i := range s.filters {
+		ix := &s.filters[i]
+		for {
+			ix.mu.RLock()
+			done := ix.done
+			ix.mu.RUnlock()
+			if done != nil {
+				<-done
+			}
+			ix.mu.RLock()
+			settled := ix.done == done && !ix.growing.Load()
+			ix.mu.RUnlock()
+			if settled {
+				break
+			}
+			runtime.Gosched() // a rebuild is about to start
 		}
-		s.users.mu.RLock()
-		settled := s.users.done == done && !s.users.growing.Load()
-		s.users.mu.RUnlock()
-		if settled {
-			return s.users.cur.Load() != nil
-		}
-		runtime.Gosched() // a growth build is about to start
 	}
+	return s.filters[filterUsers].cur.Load() != nil, s.filters[filterEvents].cur.Load() != nil
 }
 
 // MayHaveUserForTest is false when the user filter alone answers "no state".
-func MayHaveUserForTest(s *Shard, user string) bool { return s.mayHaveUser(user) }
+func MayHaveUserForTest(s *Shard, user string) bool {
+	return s.mayHave(filterUsers, userKey(nil, s.id, user)[kindPrefixLen:])
+}
 
-// UserFilterCapacityForTest is the capacity of the complete filter (0: none).
-func UserFilterCapacityForTest(s *Shard) int64 {
-	if f := s.users.cur.Load(); f != nil {
-		return f.capacity
-	}
-	return 0
+// MayHaveEventForTest is false when the event filter alone answers "not seen".
+func MayHaveEventForTest(s *Shard, user, id string) bool {
+	return s.mayHave(filterEvents, eventKey(nil, s.id, user, id)[kindPrefixLen:])
 }

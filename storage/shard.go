@@ -25,9 +25,10 @@ type Meta struct {
 // safe for concurrent use with each other and with one writer (Batch).
 // Slices passed to callbacks are only valid during the callback.
 type Shard struct {
-	db    *DB
-	id    uint16
-	users userIndex // in-memory filter of users with state (TrackUsers)
+	db *DB
+	id uint16
+	// in-memory filters of users with state and of dedupe entries (Track)
+	filters [numFilters]filterIndex
 }
 
 // ID returns the shard number.
@@ -52,12 +53,12 @@ func (s *Shard) Meta() (Meta, error) {
 // User appends the stored state of user to dst and returns it, with false
 // (and dst unchanged) if the user has no state.
 func (s *Shard) User(user string, dst []byte) ([]byte, bool, error) {
-	if !s.mayHaveUser(user) {
-		return dst, false, nil
-	}
 	kb := keyBuf()
 	defer putKeyBuf(kb)
 	*kb = userKey((*kb)[:0], s.id, user)
+	if !s.mayHave(filterUsers, (*kb)[kindPrefixLen:]) {
+		return dst, false, nil
+	}
 	found, err := s.get(*kb, func(v []byte) { dst = append(dst, v...) })
 	if err != nil {
 		return dst, false, fmt.Errorf("storage: user %q shard %d: %w", user, s.id, err)
@@ -66,11 +67,15 @@ func (s *Shard) User(user string, dst []byte) ([]byte, bool, error) {
 }
 
 // HasEvent reports whether (user, id) is in the dedupe set (a point read,
-// answered by bloom filters for most misses).
+// answered by the shard's event filter, or Pebble's bloom filters, for most
+// misses).
 func (s *Shard) HasEvent(user, id string) (bool, error) {
 	kb := keyBuf()
 	defer putKeyBuf(kb)
 	*kb = eventKey((*kb)[:0], s.id, user, id)
+	if !s.mayHave(filterEvents, (*kb)[kindPrefixLen:]) {
+		return false, nil
+	}
 	found, err := s.get(*kb, nil)
 	if err != nil {
 		return false, fmt.Errorf("storage: event %q/%q shard %d: %w", user, id, s.id, err)

@@ -200,7 +200,7 @@ func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	}
 	defer s.db.leave()
 	name := s.db.fs.PathJoin(s.db.dir, fmt.Sprintf("restore-%d.tmp", s.id))
-	meta, users, err := s.spool(r, name)
+	meta, err := s.spool(r, name)
 	if err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
@@ -208,8 +208,8 @@ func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	if meta.AppliedIndex < applied {
 		return fmt.Errorf("storage: restore shard %d: %w: snapshot applied index %d, state %d", s.id, ErrStaleSnapshot, meta.AppliedIndex, applied)
 	}
-	s.resetUsers(true) // the users change outside a Batch
-	defer s.buildUsers(2 * users)
+	s.resetFilters(true) // the keys change outside a Batch
+	defer s.rebuildFilters()
 	if err := s.replace(name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
@@ -222,23 +222,19 @@ const restoreBatchBytes = 8 << 20
 
 // spool verifies the whole stream while copying it to the file name (the
 // shard is not touched until the stream is known good); it returns the
-// stream's Meta and its number of users.
-func (s *Shard) spool(r io.Reader, name string) (Meta, int, error) {
+// stream's Meta.
+func (s *Shard) spool(r io.Reader, name string) (Meta, error) {
 	var meta Meta
-	users := 0
 	f, err := s.db.fs.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return meta, 0, err
+		return meta, err
 	}
 	// vfs.File.Write may modify its argument: bufio hands it bufio's own
 	// buffer, never the bytes readSnapshot is verifying.
 	w := bufio.NewWriterSize(f, 1<<20)
 	err = readSnapshot(io.TeeReader(r, w), func(k, v []byte) error {
-		switch {
-		case len(k) > 0 && k[0] == kindMeta:
+		if len(k) > 0 && k[0] == kindMeta {
 			return decodeMeta(v, &meta)
-		case len(k) > 0 && k[0] == kindUser:
-			users++
 		}
 		return nil
 	})
@@ -251,7 +247,7 @@ func (s *Shard) spool(r io.Reader, name string) (Meta, int, error) {
 	if err != nil {
 		_ = s.db.fs.Remove(name)
 	}
-	return meta, users, err
+	return meta, err
 }
 
 // replace swaps the shard's state for the verified stream in file name, in
