@@ -347,17 +347,37 @@ func (c *Cluster) reconcileHosting() {
 	c.host.Lock()
 	defer c.host.Unlock()
 	st := c.ctrl.State()
+	var open []uint16
 	for i := 0; i < st.Shards; i++ {
 		if !st.Holds(c.cfg.NodeID, i) {
 			if last, err := c.deps.DB.RaftStore(uint16(i)).LastIndex(); err != nil || last == 0 || c.Shard(i) != nil {
 				continue
 			}
 		}
-		if _, err := c.openShard(uint16(i), nil); err != nil && c.ctx.Err() == nil {
-			c.log.Error("opening shard replica", "shard", i, "error", err)
+		if c.Shard(i) == nil {
+			open = append(open, uint16(i))
 		}
 	}
+	// Opening a replica reads its Raft log since the last snapshot (raft
+	// scans it for configuration entries): up to seconds per shard with big
+	// entries, so a restarting node opens its shards side by side.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, openShardsAtOnce)
+	for _, id := range open {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := c.openShard(id, nil); err != nil && c.ctx.Err() == nil {
+				c.log.Error("opening shard replica", "shard", id, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
+
+// openShardsAtOnce bounds the replicas a node opens concurrently.
+const openShardsAtOnce = 4
 
 // dropShard closes this node's replica of a shard and deletes its data.
 func (c *Cluster) dropShard(id uint16) {
