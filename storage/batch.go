@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -26,6 +27,9 @@ type Batch struct {
 // NewBatch starts a write batch on the shard.
 func (s *Shard) NewBatch() *Batch {
 	b := &Batch{s: s, key: make([]byte, 0, 256)}
+	if p, ok := pendingPool.Get().(*[numFilters]pendingKeys); ok {
+		b.pending = *p
+	}
 	if s.db.enter() != nil {
 		return b // pb nil: writes are dropped, Commit returns ErrClosed
 	}
@@ -227,4 +231,16 @@ func (b *Batch) Close() {
 		_ = b.pb.Close()
 		b.pb = nil
 	}
+	if b.pending[0].ends != nil || b.pending[1].ends != nil {
+		p := new([numFilters]pendingKeys)
+		for i := range b.pending {
+			p[i] = pendingKeys{buf: b.pending[i].buf[:0], ends: b.pending[i].ends[:0]}
+		}
+		b.pending = [numFilters]pendingKeys{}
+		pendingPool.Put(p)
+	}
 }
+
+// pendingPool recycles the key buffers of closed batches (one FSM batch
+// holds a few tens of KiB of keys).
+var pendingPool sync.Pool

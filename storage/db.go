@@ -51,6 +51,8 @@ type DB struct {
 	fs     vfs.FS // where the database lives (restore spools snapshots next to it)
 	dir    string
 
+	builds chan struct{} // one key-filter build at a time (keyfilter.go)
+
 	// active counts calls in progress; closed is set once by Close. See enter.
 	active  atomic.Int64
 	closed  atomic.Bool
@@ -97,7 +99,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	db := &DB{pdb: pdb, logger: opts.Logger, fs: fs, dir: dir}
+	db := &DB{pdb: pdb, logger: opts.Logger, fs: fs, dir: dir, builds: make(chan struct{}, 1)}
 	db.drained.cond.L = &db.drained.Mutex
 	db.mu.raft = make(map[uint16]*RaftStore)
 	db.mu.shards = make(map[uint16]*Shard)

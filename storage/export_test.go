@@ -6,26 +6,15 @@ import "runtime"
 // through bloom filters rather than the memtable).
 func FlushForTest(db *DB) error { return db.pdb.Flush() }
 
-// WaitFiltersForTest waits for the shard's key-filter builds (including
-// rebuilds scheduled by commits) to end; it reports whether complete
-// filters of users and of events are in use.
+// WaitFiltersForTest waits until no key-filter build of the shard is
+// scheduled or running; it reports whether complete filters of users and of
+// events are in use.
 func WaitFiltersForTest(s *Shard) (users, events bool) {
 	for i := range s.filters {
-		ix := &s.filters[i]
-		for {
-			ix.mu.RLock()
-			done := ix.done
-			ix.mu.RUnlock()
-			if done != nil {
-				<-done
-			}
-			ix.mu.RLock()
-			settled := ix.done == done && !ix.growing.Load()
-			ix.mu.RUnlock()
-			if settled {
-				break
-			}
-			runtime.Gosched() // a rebuild is about to start
+		for s.filters[i].pending.Load() > 0 {
+			s.db.builds <- struct{}{} // wait for the running build
+			<-s.db.builds
+			runtime.Gosched() // let a scheduled one take the slot
 		}
 	}
 	return s.filters[filterUsers].cur.Load() != nil, s.filters[filterEvents].cur.Load() != nil
@@ -39,4 +28,14 @@ func MayHaveUserForTest(s *Shard, user string) bool {
 // MayHaveEventForTest is false when the event filter alone answers "not seen".
 func MayHaveEventForTest(s *Shard, user, id string) bool {
 	return s.mayHave(filterEvents, eventKey(nil, s.id, user, id)[kindPrefixLen:])
+}
+
+// SetFilterBuildHookForTest makes every key-filter build call fn after it
+// opened its iterator, before its scan (nil: none).
+func SetFilterBuildHookForTest(fn func()) {
+	if fn == nil {
+		buildHook.Store(nil)
+		return
+	}
+	buildHook.Store(&fn)
 }

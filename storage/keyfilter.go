@@ -118,6 +118,10 @@ func (f *keyFilter) mayContain(key []byte) bool {
 // full reports whether more keys were added than the filter was sized for.
 func (f *keyFilter) full() bool { return f.distinct.Load() > f.capacity }
 
+// buildHook, when set (tests), runs in every build after it opened its
+// iterator and installed its filter, before the scan.
+var buildHook atomic.Pointer[func()]
+
 // filterIndex is the filter state of one key kind of a shard.
 type filterIndex struct {
 	mu   sync.RWMutex
@@ -125,10 +129,10 @@ type filterIndex struct {
 	next *keyFilter                // being built (mu)
 	gen  uint64                    // bumped by every build and reset (mu)
 	on   bool                      // Track was called and the keys fit (mu)
-	done chan struct{}             // closed when the build of gen ends (mu)
 	// growing is set when a commit schedules the rebuild of a full filter
 	// and cleared when a build starts: one at a time.
 	growing atomic.Bool
+	pending atomic.Int32 // builds scheduled and not finished
 }
 
 // pendingKeys are the key suffixes a Batch put, added to the shard's filters
@@ -176,9 +180,23 @@ func (s *Shard) estimateKeys(i int) int64 {
 	return int64(n / filterKeyBytes)
 }
 
-// buildFilter starts a build of filter i sized for capacity keys (0: from
-// the disk usage); a no-op unless tracking is on, or when the DB is closed.
+// buildFilter schedules a build of filter i sized for capacity keys (0: from
+// the disk usage). Builds of a DB run one at a time (a restarting node must
+// not spend both cores scanning keys while it opens its shards).
 func (s *Shard) buildFilter(i int, capacity int64) {
+	ix := &s.filters[i]
+	ix.pending.Add(1)
+	go func() {
+		defer ix.pending.Add(-1)
+		s.db.builds <- struct{}{}
+		defer func() { <-s.db.builds }()
+		s.runBuild(i, capacity)
+	}()
+}
+
+// runBuild builds filter i; a no-op unless tracking is on, or when the DB
+// is closed.
+func (s *Shard) runBuild(i int, capacity int64) {
 	if s.db.enter() != nil {
 		return
 	}
@@ -206,30 +224,28 @@ func (s *Shard) buildFilter(i int, capacity int64) {
 	}
 	f := newKeyFilter(min(capacity, filterMaxKeys))
 	ix.next = f
-	done := make(chan struct{})
-	ix.done = done
 	ix.mu.Unlock()
-	go func() {
-		defer close(done)
-		n, ok := s.scanKeys(it, f, filterKinds[i].name)
-		s.db.leave()
-		ix.mu.Lock()
-		current := ix.gen == gen
-		if current {
-			ix.next = nil
-			switch {
-			case n > filterMaxKeys:
-				ix.on = false // too many to filter: Pebble answers
-				s.db.logger.Info("key filter: off, too many keys", "shard", s.id, "keys", filterKinds[i].name, "count", n)
-			case ok:
-				ix.cur.Store(f)
-			}
+	if hook := buildHook.Load(); hook != nil {
+		(*hook)()
+	}
+	n, ok := s.scanKeys(it, f, filterKinds[i].name)
+	s.db.leave()
+	ix.mu.Lock()
+	current := ix.gen == gen
+	if current {
+		ix.next = nil
+		switch {
+		case n > filterMaxKeys:
+			ix.on = false // too many to filter: Pebble answers
+			s.db.logger.Info("key filter: off, too many keys", "shard", s.id, "keys", filterKinds[i].name, "count", n)
+		case ok:
+			ix.cur.Store(f)
 		}
-		ix.mu.Unlock()
-		if current && ok && f.full() {
-			s.buildFilter(i, 2*n)
-		}
-	}()
+	}
+	ix.mu.Unlock()
+	if current && ok && f.full() {
+		s.buildFilter(i, 2*n)
+	}
 }
 
 // scanKeys adds the suffix of every key of the iterator to f and closes it;
@@ -307,7 +323,7 @@ func (s *Shard) commitFiltered(pending *[numFilters]pendingKeys, commit func() e
 	err := commit()
 	for i, f := range full {
 		if f && s.filters[i].growing.CompareAndSwap(false, true) {
-			go s.buildFilter(i, 0)
+			s.buildFilter(i, 0)
 		}
 	}
 	return err
@@ -316,7 +332,7 @@ func (s *Shard) commitFiltered(pending *[numFilters]pendingKeys, commit func() e
 // KeyFilterStats describes one of a shard's key filters.
 type KeyFilterStats struct {
 	Ready    bool  // a complete filter answers lookups
-	Building bool  // a build (or a rebuild about to start one) is running
+	Building bool  // a build is scheduled or running
 	Capacity int64 // keys the complete filter is sized for
 	Keys     int64 // about the distinct keys added to it
 }
@@ -331,7 +347,7 @@ func (s *Shard) filterStats(i int) KeyFilterStats {
 	ix := &s.filters[i]
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	st := KeyFilterStats{Building: ix.next != nil || ix.growing.Load()}
+	st := KeyFilterStats{Building: ix.pending.Load() > 0}
 	if f := ix.cur.Load(); f != nil {
 		st.Ready, st.Capacity, st.Keys = true, f.capacity, f.distinct.Load()
 	}

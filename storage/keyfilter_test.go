@@ -10,6 +10,8 @@ import (
 	"github.com/strata-io/strata/storage/storagetest"
 )
 
+const numKinds = 2 // users, events
+
 // putUsers commits users [from, to) of tag, each with one dedupe entry "e".
 func putUsers(t testing.TB, sh *storage.Shard, tag string, from, to int) {
 	t.Helper()
@@ -60,7 +62,7 @@ func TestKeyFiltersConcurrentCommitsAndBuilds(t *testing.T) {
 		t.Fatal("filters answer before Track")
 	}
 	sh.Track()
-	const writers, batches, per = 2, 100, 1000 // far past the first capacity: forces rebuilds
+	const writers, batches, per = 2, 40, 1000 // past the first capacity (64k): forces rebuilds
 	var wg sync.WaitGroup
 	for w := 0; w < writers; w++ {
 		wg.Add(1)
@@ -68,13 +70,29 @@ func TestKeyFiltersConcurrentCommitsAndBuilds(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < batches; i++ {
 				putUsers(t, sh, fmt.Sprintf("new%d", w), i*per, (i+1)*per)
-				if i == batches/2 {
-					sh.Track() // builds racing the commits
-				}
 			}
 		}()
 	}
+	// Builds race the commits all along.
+	stop := make(chan struct{})
+	rebuilt := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				rebuilt <- n
+				return
+			default:
+			}
+			sh.Track()
+			storage.WaitFiltersForTest(sh)
+			n++
+		}
+	}()
 	wg.Wait()
+	close(stop)
+	t.Logf("%d rounds of builds during the commits", <-rebuilt)
 	if users, events := storage.WaitFiltersForTest(sh); !users || !events {
 		t.Fatalf("complete filters after the builds: users %v, events %v", users, events)
 	}
@@ -95,6 +113,37 @@ func TestKeyFiltersConcurrentCommitsAndBuilds(t *testing.T) {
 	}
 	if ok, err := sh.HasEvent("old-1", "other"); ok || err != nil {
 		t.Errorf("HasEvent(old-1, other) = %v, %v", ok, err)
+	}
+}
+
+// Keys committed after a build opened its iterator are not in its scan:
+// the commits themselves must add them to the filter being built.
+func TestKeyFiltersCommitsDuringBuild(t *testing.T) {
+	sh := storagetest.Open(t).Shard(4)
+	putUsers(t, sh, "old", 0, 5000)
+	opened := make(chan struct{}, numKinds)
+	proceed := make(chan struct{})
+	storage.SetFilterBuildHookForTest(func() {
+		opened <- struct{}{}
+		<-proceed
+	})
+	defer storage.SetFilterBuildHookForTest(nil)
+	sh.Track()
+	<-opened // the first build (users) holds the DB's build slot until proceed
+	putUsers(t, sh, "during", 0, 20000)
+	close(proceed)
+	if users, events := storage.WaitFiltersForTest(sh); !users || !events {
+		t.Fatalf("complete filters: users %v, events %v", users, events)
+	}
+	for _, st := range []storage.KeyFilterStats{sh.UserFilter(), sh.EventFilter()} {
+		if st.Capacity < 25000 || st.Keys > st.Capacity {
+			t.Fatalf("filter %+v: a rebuild would hide lost adds", st)
+		}
+	}
+	checkUsers(t, sh, "old", 5000)
+	checkUsers(t, sh, "during", 20000)
+	if users, events := ruledOut(sh, "absent", 10000); users < 9700 || events < 9700 {
+		t.Errorf("filters ruled out %d users and %d events of 10000 absent, want ≥ 9700 each", users, events)
 	}
 }
 
