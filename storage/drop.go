@@ -24,7 +24,7 @@ func (db *DB) DropShard(shard uint16) error {
 	// its locks across the commit: no StoreLogs or DeleteRange can interleave,
 	// and no bounds read can cache the pre-drop index range.
 	rs := db.RaftStore(shard)
-	db.Shard(shard).resetFilters(false)
+	db.Shard(shard).resetFilters()
 	rs.writeMu.Lock()
 	defer rs.writeMu.Unlock()
 	rs.mu.Lock()

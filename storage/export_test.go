@@ -39,3 +39,16 @@ func SetFilterBuildHookForTest(fn func()) {
 	}
 	buildHook.Store(&fn)
 }
+
+// HoldFilterBuildsForTest keeps the DB's key-filter builds queued until the
+// returned release is called.
+func HoldFilterBuildsForTest(s *Shard) (release func()) {
+	s.db.builds <- struct{}{}
+	return func() { <-s.db.builds }
+}
+
+// SuspendFiltersForTest is what Restore does around replacing the keys.
+func SuspendFiltersForTest(s *Shard) (resume func()) {
+	on := s.suspendFilters()
+	return func() { s.resumeFilters(on) }
+}

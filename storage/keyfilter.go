@@ -26,7 +26,9 @@ import (
 //   - a build takes the write lock to install next and open its iterator, so
 //     each commit is either seen by the scan or adds its keys to next;
 //   - only a finished build becomes cur; until then, and after Restore or
-//     DropShard dropped it (their writes bypass Batch), lookups go to Pebble.
+//     DropShard dropped it (their writes bypass Batch), lookups go to Pebble;
+//     while Restore replaces the keys no build runs (one that started before
+//     is not installed), and it builds the filters again after.
 //
 // Deleted keys (expired dedupe entries) stay in the filter; a filter whose
 // adds pass its capacity is rebuilt from the stored keys, so expired keys
@@ -271,23 +273,39 @@ func (s *Shard) scanKeys(it *pebble.Iterator, f *keyFilter, name string) (int64,
 	return n, true
 }
 
-// resetFilters forgets the filters (lookups go to Pebble) before the shard's
-// keys are replaced outside a Batch; on false also stops tracking.
-func (s *Shard) resetFilters(on bool) {
+// resetFilters forgets the filters (lookups go to Pebble) and stops
+// tracking (DropShard). Builds already scheduled do nothing.
+func (s *Shard) resetFilters() {
+	s.suspendFilters()
+}
+
+// suspendFilters forgets the filters and stops tracking while the shard's
+// keys are replaced outside a Batch (Restore): a build must not scan a
+// half-replaced state. It returns which filters were on, for resumeFilters.
+func (s *Shard) suspendFilters() (on [numFilters]bool) {
 	for i := range s.filters {
 		ix := &s.filters[i]
 		ix.mu.Lock()
-		ix.on = ix.on && on
-		ix.gen++
+		on[i] = ix.on
+		ix.on = false
+		ix.gen++ // a build running now is not installed
 		ix.cur.Store(nil)
 		ix.next = nil
 		ix.mu.Unlock()
 	}
+	return on
 }
 
-// rebuildFilters starts a build of every filter that is on.
-func (s *Shard) rebuildFilters() {
+// resumeFilters turns tracking back on where it was and builds those filters.
+func (s *Shard) resumeFilters(on [numFilters]bool) {
 	for i := range s.filters {
+		if !on[i] {
+			continue
+		}
+		ix := &s.filters[i]
+		ix.mu.Lock()
+		ix.on = true
+		ix.mu.Unlock()
 		s.buildFilter(i, 0)
 	}
 }

@@ -147,6 +147,27 @@ func TestKeyFiltersCommitsDuringBuild(t *testing.T) {
 	}
 }
 
+// While Restore replaces the keys no build may run: one queued before
+// would scan a half-replaced state and answer "absent" for restored keys.
+func TestKeyFiltersNoBuildWhileSuspended(t *testing.T) {
+	sh := storagetest.Open(t).Shard(5)
+	putUsers(t, sh, "old", 0, 1000)
+	release := storage.HoldFilterBuildsForTest(sh)
+	sh.Track() // builds queued behind the held slot
+	resume := storage.SuspendFiltersForTest(sh)
+	release()
+	if users, events := storage.WaitFiltersForTest(sh); users || events {
+		t.Fatalf("a build queued before the suspension installed a filter: users %v, events %v", users, events)
+	}
+	putUsers(t, sh, "later", 0, 1000)
+	resume()
+	if users, events := storage.WaitFiltersForTest(sh); !users || !events {
+		t.Fatalf("no filters after resume: users %v, events %v", users, events)
+	}
+	checkUsers(t, sh, "old", 1000)
+	checkUsers(t, sh, "later", 1000)
+}
+
 // Expired dedupe entries leave the event filter when it is rebuilt.
 func TestEventFilterForgetsExpiredOnRebuild(t *testing.T) {
 	sh := storagetest.Open(t).Shard(0)

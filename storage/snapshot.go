@@ -208,8 +208,7 @@ func (s *Shard) RestoreNewer(r io.Reader, applied uint64) error {
 	if meta.AppliedIndex < applied {
 		return fmt.Errorf("storage: restore shard %d: %w: snapshot applied index %d, state %d", s.id, ErrStaleSnapshot, meta.AppliedIndex, applied)
 	}
-	s.resetFilters(true) // the keys change outside a Batch
-	defer s.rebuildFilters()
+	defer s.resumeFilters(s.suspendFilters()) // the keys change outside a Batch
 	if err := s.replace(name); err != nil {
 		return fmt.Errorf("storage: restore shard %d: %w", s.id, err)
 	}
