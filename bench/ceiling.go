@@ -156,7 +156,7 @@ func runCeiling(ctx context.Context, cfg Config, now time.Time, dir string, log 
 		if err != nil {
 			return Ceiling{}, fmt.Errorf("bench: ceiling consumer %d: %w", k, err)
 		}
-		cc, err := cons.Consume(consumers[k].seen, jetstream.PullMaxMessages(maxBatch))
+		cc, err := cons.Consume(consumers[k].seen, cluster.IngestPullOptions(maxBatch)...)
 		if err != nil {
 			return Ceiling{}, fmt.Errorf("bench: ceiling consume %d: %w", k, err)
 		}

@@ -244,6 +244,15 @@ func (c *Cluster) raftConfig(logger hclog.Logger) *raft.Config {
 }
 
 // transport returns a Raft transport for one group over the node's mux.
+//
+// Pipelined replication is off (MaxRPCsInFlight 1): hashicorp/raft v1.8's
+// pipeline can deadlock. When a follower rejects an append, the pipeline's
+// decoder exits; if the send loop then picks another send before it notices,
+// that send parks forever on the pipeline's unbuffered channels, the follower
+// gets heartbeats but no further entries, and Shutdown waits on the stuck
+// goroutine (seen here as a node that never finished closing). Without the
+// pipeline each follower has one AppendEntries in flight, carrying every entry
+// pending for it (up to MaxAppendEntries).
 func (c *Cluster) transport(group uint16) (*raft.NetworkTransport, error) {
 	layer, err := c.mux.Stream(group)
 	if err != nil {
@@ -251,7 +260,8 @@ func (c *Cluster) transport(group uint16) (*raft.NetworkTransport, error) {
 	}
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		ServerAddressProvider: c, Stream: layer, MaxPool: 3, Timeout: 10 * time.Second,
-		Logger: c.deps.RaftLogger.Named("transport"),
+		MaxRPCsInFlight: 1,
+		Logger:          c.deps.RaftLogger.Named("transport"),
 	}), nil
 }
 

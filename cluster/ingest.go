@@ -22,6 +22,21 @@ const (
 	HeaderSeq     = "Strata-Seq"     // its STRATA_EVENTS sequence
 )
 
+// IngestPullOptions are the pull options of a shard's ordered consumer on
+// STRATA_EVENTS (the bench's pipe ceiling pulls the same way). Pull requests
+// expire after 5 s and the server sends a heartbeat every second: when the
+// NATS server holding the consumer goes away while the connection stays up
+// (another server of a NATS cluster), two missed heartbeats make the ordered
+// consumer recreate itself on a live server within about 2 s, where the
+// library's default (5 s heartbeats) stalls the shard for about 10 s.
+func IngestPullOptions(maxBatch int) []jetstream.PullConsumeOpt {
+	return []jetstream.PullConsumeOpt{
+		jetstream.PullMaxMessages(maxBatch),
+		jetstream.PullExpiry(5 * time.Second),
+		jetstream.PullHeartbeat(time.Second),
+	}
+}
+
 // ingestLoop consumes the shard's partition of STRATA_EVENTS from the
 // replicated cursor and proposes batches; it restarts the consumer on errors.
 func (s *Shard) ingestLoop(ctx context.Context) {
@@ -66,7 +81,7 @@ func (s *Shard) consume(ctx context.Context) error {
 		case msgs <- m:
 		case <-ctx.Done():
 		}
-	}, jetstream.PullMaxMessages(cfg.MaxBatch))
+	}, IngestPullOptions(cfg.MaxBatch)...)
 	if err != nil {
 		return fmt.Errorf("consume: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -498,5 +499,28 @@ func BenchmarkMuxCall(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// The shards' transports must not pipeline: hashicorp/raft v1.8's pipeline
+// can park a replication goroutine forever after a rejected append (see
+// Cluster.transport).
+func TestShardTransportDoesNotPipeline(t *testing.T) {
+	c := &Cluster{mux: newTestMux(t, MuxConfig{NodeID: "a"}), deps: Deps{RaftLogger: hclog.NewNullLogger()}}
+	peer := newTestMux(t, MuxConfig{NodeID: "b"})
+	if _, err := peer.Stream(1); err != nil {
+		t.Fatal(err)
+	}
+	trans, err := c.transport(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer trans.Close()
+	p, err := trans.AppendEntriesPipeline("b", raft.ServerAddress(peer.Addr().String()))
+	if !errors.Is(err, raft.ErrPipelineReplicationNotSupported) {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("AppendEntriesPipeline: %v, want ErrPipelineReplicationNotSupported", err)
 	}
 }

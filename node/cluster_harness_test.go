@@ -78,6 +78,7 @@ func newClusterHarnessOn(t *testing.T, natsURL string, n int, tune func(id strin
 	h := &clusterHarness{t: t, natsURL: natsURL, clock: clocktest.New(t0), faults: cluster.NewFaults(1), tune: tune,
 		members: map[string]*member{}}
 	var err error
+	testWriter(t) // registered first: prints the logs after stopAll
 	t.Cleanup(h.stopAll)
 	for i := 1; i <= n; i++ {
 		h.add(fmt.Sprintf("n%d", i))
@@ -140,7 +141,7 @@ func (h *clusterHarness) config(m *member) node.Config {
 	if level == hclog.NoLevel {
 		level = hclog.Warn
 	}
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: m.id, Level: level, Output: testWriter{h.t}})
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: m.id, Level: level, Output: testWriter(h.t)})
 	if h.tune != nil {
 		h.tune(m.id, &cfg)
 	}

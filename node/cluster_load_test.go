@@ -146,17 +146,22 @@ func (l *loadGen) read(seed int64) {
 	}
 }
 
-// finish stops the load and returns the acknowledged counts.
-func (l *loadGen) finish() map[string]int {
-	close(l.stop)
-	l.wg.Wait()
+// snapshot returns the events acknowledged so far, per user.
+func (l *loadGen) snapshot() map[string]int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := map[string]int{}
+	out := make(map[string]int, len(l.acked))
 	for k, v := range l.acked {
 		out[k] = v
 	}
 	return out
+}
+
+// finish stops the load and returns the acknowledged counts.
+func (l *loadGen) finish() map[string]int {
+	close(l.stop)
+	l.wg.Wait()
+	return l.snapshot()
 }
 
 // counterModel: per user, the number of distinct events applied. A write

@@ -1,14 +1,18 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/strata-io/strata/cluster"
 	"github.com/strata-io/strata/node"
 )
 
@@ -56,8 +60,9 @@ func startNATSCluster(t *testing.T) (string, []*server.Server) {
 }
 
 // Strata on a real NATS cluster (--nats with three servers, streams with three
-// replicas): one NATS server is shut down under load, and every invariant
-// still holds.
+// replicas): the NATS server holding most of the shards' ingest consumers is
+// shut down under load; every user's ingest resumes (the ordered consumers
+// recreate themselves on live servers) and every invariant still holds.
 func TestClusterOnNATSCluster(t *testing.T) {
 	urls, servers := startNATSCluster(t)
 	h := newClusterHarnessOn(t, urls, 3, func(id string, cfg *node.Config) {
@@ -65,11 +70,54 @@ func TestClusterOnNATSCluster(t *testing.T) {
 	})
 	l := startLoad(h, 8, 1)
 	h.waitProgress(l, "load running")
-	servers[2].Shutdown()
-	servers[2].WaitForShutdown()
+	victim := consumerHost(t, h, servers)
+	before := l.snapshot()
+	down := time.Now()
+	victim.Shutdown()
+	victim.WaitForShutdown()
 	h.waitProgress(l, "progress with one NATS server down")
+	for user, n := range before {
+		eventually(t, fmt.Sprintf("%s ingested past event %d with %s down", user, n, victim.Name()), func() bool {
+			v, code, err := httpUser(h.live()[0], user, "strong")
+			return err == nil && code == http.StatusOK && v.Events > uint64(n)
+		})
+	}
+	t.Logf("every user's ingest resumed %s after %s went down", time.Since(down).Round(time.Millisecond), victim.Name())
 	acked := l.finish()
 	h.waitSettled(3)
 	h.verify(acked)
 	l.checkLinearizable(t)
+}
+
+// consumerHost returns the NATS server that holds most of the consumers on
+// STRATA_EVENTS (one ordered consumer per shard leader).
+func consumerHost(t *testing.T, h *clusterHarness, servers []*server.Server) *server.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	stream, err := h.js.Stream(ctx, cluster.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int{}
+	list := stream.ListConsumers(ctx)
+	for ci := range list.Info() {
+		if ci.Cluster != nil {
+			held[ci.Cluster.Leader]++
+		}
+	}
+	if err := list.Err(); err != nil {
+		t.Fatal(err)
+	}
+	best := servers[0]
+	for _, ns := range servers {
+		if held[ns.Name()] > held[best.Name()] {
+			best = ns
+		}
+	}
+	t.Logf("ingest consumers per NATS server: %v; shutting down %s", held, best.Name())
+	if held[best.Name()] == 0 {
+		t.Fatal("no consumer on STRATA_EVENTS found")
+	}
+	return best
 }

@@ -58,16 +58,12 @@ func (h *harness) config() node.Config {
 	cfg.Cluster.TickInterval = 10 * time.Millisecond
 	cfg.Cluster.TrimInterval = 10 * time.Millisecond
 	cfg.Cluster.ElectionTimeout = 100 * time.Millisecond
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "strata", Level: hclog.Warn, Output: testWriter{h.t}})
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "strata", Level: hclog.Warn, Output: testWriter(h.t)})
 	if h.tune != nil {
 		h.tune(&cfg)
 	}
 	return cfg
 }
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
 // start (re)starts the node on the harness's data dir and waits until ready.
 func (h *harness) start() {
@@ -187,7 +183,7 @@ func collect(t testing.TB, js jetstream.JetStream, stream string) *collector {
 		case c.grew <- struct{}{}:
 		default:
 		}
-	})
+	}, jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second)) // recovers within ~2 s when its NATS server goes away
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,10 +270,24 @@ func (h *harness) eventually(what string, cond func() bool) {
 // waitEvents waits until user has n applied events.
 func (h *harness) waitEvents(user string, n uint64) {
 	h.t.Helper()
-	h.eventually(fmt.Sprintf("%s to have %d events", user, n), func() bool {
-		var v cluster.UserView
-		return h.getJSON("/v1/users/"+user, &v) == http.StatusOK && v.Events == n
-	})
+	var v cluster.UserView
+	code := 0
+	deadline := time.Now().Add(waitFor)
+	for {
+		v = cluster.UserView{}
+		if code = h.getJSON("/v1/users/"+user, &v); code == http.StatusOK && v.Events == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // polling an HTTP read
+	}
+	var cursors []string
+	for _, s := range h.node.Cluster().Shards() {
+		cursors = append(cursors, fmt.Sprintf("%d:%d", s.ID(), s.FSM().Meta().Cursor))
+	}
+	h.t.Fatalf("timed out waiting for %s to have %d events: HTTP %d, %d events; shard cursors %v", user, n, code, v.Events, cursors)
 }
 
 // path returns a user's transitions in one dimension, in stream order.
