@@ -160,11 +160,13 @@ func (h *harness) user(id string) cluster.UserView {
 
 // collector gathers every message of a stream from its start.
 type collector struct {
-	mu    sync.Mutex
-	msgs  []jetstream.Msg
-	grew  chan struct{}
-	cc    jetstream.ConsumeContext
-	stopO sync.Once
+	js     jetstream.JetStream
+	stream string
+	mu     sync.Mutex
+	msgs   []jetstream.Msg
+	grew   chan struct{}
+	cc     jetstream.ConsumeContext
+	stopO  sync.Once
 }
 
 func collect(t testing.TB, js jetstream.JetStream, stream string) *collector {
@@ -174,7 +176,7 @@ func collect(t testing.TB, js jetstream.JetStream, stream string) *collector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &collector{grew: make(chan struct{}, 1)}
+	c := &collector{js: js, stream: stream, grew: make(chan struct{}, 1)}
 	c.cc, err = cons.Consume(func(m jetstream.Msg) {
 		c.mu.Lock()
 		c.msgs = append(c.msgs, m)
@@ -208,9 +210,25 @@ func (c *collector) waitUntil(t testing.TB, what string, pred func([]jetstream.M
 		select {
 		case <-c.grew:
 		case <-deadline.C:
-			t.Fatalf("timed out waiting for %s (%d messages)", what, len(msgs))
+			t.Fatalf("timed out waiting for %s (%d messages collected; %s)", what, len(msgs), c.streamState())
 		}
 	}
+}
+
+// streamState describes the stream the collector reads, for failure messages:
+// it tells a stalled collector from messages never published.
+func (c *collector) streamState() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.js.Stream(ctx, c.stream)
+	if err != nil {
+		return fmt.Sprintf("stream %s: %v", c.stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return fmt.Sprintf("stream %s: %v", c.stream, err)
+	}
+	return fmt.Sprintf("stream %s holds %d messages, last seq %d", c.stream, info.State.Msgs, info.State.LastSeq)
 }
 
 // transitions decodes the collected transitions.
@@ -287,7 +305,8 @@ func (h *harness) waitEvents(user string, n uint64) {
 	for _, s := range h.node.Cluster().Shards() {
 		cursors = append(cursors, fmt.Sprintf("%d:%d", s.ID(), s.FSM().Meta().Cursor))
 	}
-	h.t.Fatalf("timed out waiting for %s to have %d events: HTTP %d, %d events; shard cursors %v", user, n, code, v.Events, cursors)
+	events := &collector{js: h.js, stream: cluster.EventsStream}
+	h.t.Fatalf("timed out waiting for %s to have %d events: HTTP %d, %d events; shard cursors %v; %s", user, n, code, v.Events, cursors, events.streamState())
 }
 
 // path returns a user's transitions in one dimension, in stream order.

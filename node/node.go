@@ -40,6 +40,10 @@ type Node struct {
 	done    chan struct{}
 }
 
+// publishAckTimeout bounds the wait for a JetStream acknowledgement of an
+// asynchronous publish (transitions, dead letters).
+const publishAckTimeout = 10 * time.Second
+
 // Start validates cfg and brings a node up; it returns once the shards are
 // open (readiness follows as leaders start ingesting: see Ready).
 func Start(ctx context.Context, cfg Config) (n *Node, err error) {
@@ -80,7 +84,13 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newPebbleCollector(n.db))
 	// Every shard's outbox publisher and dead-letter path share this context.
-	js, err := jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(16384))
+	// An acknowledgement can be lost for good (the stream's leader is on a
+	// NATS server that went down after the publish reached it): without a
+	// timeout its future never resolves and the shard's publisher waits on
+	// it forever. On the timeout the publisher republishes with the same
+	// Nats-Msg-Ids, which the stream's duplicate window drops.
+	js, err := jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncTimeout(publishAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}
