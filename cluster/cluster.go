@@ -61,7 +61,11 @@ type Config struct {
 	MaxTimersPerTick int
 	TrimInterval     time.Duration // least time between outbox trims; default 100ms
 
-	ProposeTimeout    time.Duration // Raft Apply enqueue timeout; default 10s
+	ProposeTimeout time.Duration // Raft Apply enqueue timeout; default 10s
+	// PublishAckTimeout bounds the wait for JetStream's acknowledgement of an
+	// asynchronous publish (transitions, dead letters); on it the publish is
+	// retried under the same Nats-Msg-Id. Default 10s.
+	PublishAckTimeout time.Duration
 	ElectionTimeout   time.Duration // Raft heartbeat and election timeout; default 1s (leader lease: half)
 	SnapshotThreshold uint64        // log entries between snapshots; default 16384
 	SnapshotInterval  time.Duration // how often Raft checks for a snapshot; default 2m
@@ -89,7 +93,7 @@ func DefaultConfig() Config {
 		ReconcileInterval: 500 * time.Millisecond,
 		MaxBatch:          1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
-		ProposeTimeout: 10 * time.Second, ElectionTimeout: time.Second,
+		ProposeTimeout: 10 * time.Second, PublishAckTimeout: 10 * time.Second, ElectionTimeout: time.Second,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
 		DedupeWindow: 7 * 24 * time.Hour, EventsMaxAge: 7 * 24 * time.Hour,
 		TransitionsMaxAge: 7 * 24 * time.Hour, TransitionsDuplicateWindow: 10 * time.Minute,
@@ -105,7 +109,8 @@ func (c *Config) Validate() error {
 		v    time.Duration
 	}{
 		{"tick interval", c.TickInterval}, {"trim interval", c.TrimInterval},
-		{"propose timeout", c.ProposeTimeout}, {"election timeout", c.ElectionTimeout},
+		{"propose timeout", c.ProposeTimeout}, {"publish ack timeout", c.PublishAckTimeout},
+		{"election timeout", c.ElectionTimeout},
 		{"snapshot interval", c.SnapshotInterval}, {"dedupe window", c.DedupeWindow},
 		{"events max age", c.EventsMaxAge}, {"transitions max age", c.TransitionsMaxAge},
 		{"transitions duplicate window", c.TransitionsDuplicateWindow}, {"dlq max age", c.DLQMaxAge},

@@ -40,10 +40,6 @@ type Node struct {
 	done    chan struct{}
 }
 
-// publishAckTimeout bounds the wait for a JetStream acknowledgement of an
-// asynchronous publish (transitions, dead letters).
-const publishAckTimeout = 10 * time.Second
-
 // Start validates cfg and brings a node up; it returns once the shards are
 // open (readiness follows as leaders start ingesting: see Ready).
 func Start(ctx context.Context, cfg Config) (n *Node, err error) {
@@ -90,7 +86,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	// it forever. On the timeout the publisher republishes with the same
 	// Nats-Msg-Ids, which the stream's duplicate window drops.
 	js, err := jetstream.New(n.nc, jetstream.WithPublishAsyncMaxPending(16384),
-		jetstream.WithPublishAsyncTimeout(publishAckTimeout))
+		jetstream.WithPublishAsyncTimeout(cfg.Cluster.PublishAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}
