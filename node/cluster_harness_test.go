@@ -56,6 +56,16 @@ func newClusterHarness(t *testing.T, n int, tune func(id string, cfg *node.Confi
 // store dir and logging filled in) and shuts it down after the test.
 func startNATS(t *testing.T, opts *server.Options) *server.Server {
 	t.Helper()
+	ns := launchNATS(t, opts)
+	if !ns.ReadyForConnections(waitFor) {
+		t.Fatal("NATS not ready")
+	}
+	return ns
+}
+
+// launchNATS starts the server of startNATS without waiting for it.
+func launchNATS(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
 	opts.Host, opts.Port, opts.JetStream, opts.NoLog, opts.NoSigs = "127.0.0.1", server.RANDOM_PORT, true, true, true
 	opts.StoreDir = t.TempDir()
 	ns, err := server.NewServer(opts)
@@ -67,9 +77,6 @@ func startNATS(t *testing.T, opts *server.Options) *server.Server {
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	if !ns.ReadyForConnections(waitFor) {
-		t.Fatal("NATS not ready")
-	}
 	return ns
 }
 

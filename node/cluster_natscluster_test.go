@@ -18,7 +18,41 @@ import (
 
 // startNATSCluster starts a 3-server NATS cluster with JetStream in this
 // process and returns its client URLs, comma-separated, and the servers.
+// The route ports are picked free before the servers start (each server's
+// routes name all three); another process may take one in between, so a
+// cluster whose servers do not all come up is shut down and started again
+// on new ports.
 func startNATSCluster(t *testing.T) (string, []*server.Server) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		servers, ok := tryNATSCluster(t)
+		if ok {
+			var urls []string
+			for _, ns := range servers {
+				urls = append(urls, ns.ClientURL())
+			}
+			eventually(t, "JetStream meta leader", func() bool {
+				for _, ns := range servers {
+					if ns.JetStreamIsLeader() {
+						return true
+					}
+				}
+				return false
+			})
+			return strings.Join(urls, ","), servers
+		}
+		for _, ns := range servers {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+		}
+		if attempt == 3 {
+			t.Fatal("NATS cluster not ready after 3 attempts")
+		}
+		t.Logf("NATS cluster not ready (attempt %d): starting it again on new ports", attempt)
+	}
+}
+
+func tryNATSCluster(t *testing.T) ([]*server.Server, bool) {
 	t.Helper()
 	ports := make([]int, 3)
 	for i := range ports {
@@ -34,29 +68,19 @@ func startNATSCluster(t *testing.T) (string, []*server.Server) {
 		routes = append(routes, &url.URL{Scheme: "nats", Host: fmt.Sprintf("127.0.0.1:%d", p)})
 	}
 	var servers []*server.Server
-	var urls []string
 	for i, p := range ports {
-		servers = append(servers, startNATS(t, &server.Options{
+		servers = append(servers, launchNATS(t, &server.Options{
 			ServerName: fmt.Sprintf("nats%d", i+1),
 			Cluster:    server.ClusterOpts{Name: "strata-test", Host: "127.0.0.1", Port: p},
 			Routes:     routes,
 		}))
 	}
 	for _, ns := range servers {
-		if !ns.ReadyForConnections(waitFor) {
-			t.Fatal("NATS server not ready")
+		if !ns.ReadyForConnections(waitFor / 2) {
+			return servers, false
 		}
-		urls = append(urls, ns.ClientURL())
 	}
-	eventually(t, "JetStream meta leader", func() bool {
-		for _, ns := range servers {
-			if ns.JetStreamIsLeader() {
-				return true
-			}
-		}
-		return false
-	})
-	return strings.Join(urls, ","), servers
+	return servers, true
 }
 
 // Strata on a real NATS cluster (--nats with three servers, streams with three
