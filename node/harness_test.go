@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -306,7 +307,41 @@ func (h *harness) waitEvents(user string, n uint64) {
 		cursors = append(cursors, fmt.Sprintf("%d:%d", s.ID(), s.FSM().Meta().Cursor))
 	}
 	events := &collector{js: h.js, stream: cluster.EventsStream}
-	h.t.Fatalf("timed out waiting for %s to have %d events: HTTP %d, %d events; shard cursors %v; %s", user, n, code, v.Events, cursors, events.streamState())
+	dlq := &collector{js: h.js, stream: cluster.DLQStream}
+	h.t.Fatalf("timed out waiting for %s to have %d events: HTTP %d, %d events; shard cursors %v; %s; %s; %s",
+		user, n, code, v.Events, cursors, events.streamState(), dlq.streamState(), h.streamedEvents(user))
+}
+
+// streamedEvents lists, for failure messages, the stream sequences and event
+// IDs STRATA_EVENTS holds for user, and which IDs the user's shard has in its
+// dedupe set.
+func (h *harness) streamedEvents(user string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cons, err := h.js.OrderedConsumer(ctx, cluster.EventsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"strata.part.*." + user}})
+	if err != nil {
+		return fmt.Sprintf("listing %s's events: %v", user, err)
+	}
+	shard := h.node.DB().Shard(uint16(cluster.ShardOf(user, h.node.Cluster().NumShards())))
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s's events in the stream (seq:id, * = not in the dedupe set):", user)
+	for {
+		m, err := cons.Next(jetstream.FetchMaxWait(300 * time.Millisecond))
+		if err != nil {
+			break
+		}
+		md, _ := m.Metadata()
+		var ev struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(m.Data(), &ev)
+		mark := ""
+		if ok, err := shard.HasEvent(user, ev.ID); err != nil || !ok {
+			mark = "*"
+		}
+		fmt.Fprintf(&b, " %d:%s%s", md.Sequence.Stream, ev.ID, mark)
+	}
+	return b.String()
 }
 
 // path returns a user's transitions in one dimension, in stream order.
