@@ -44,6 +44,7 @@ type member struct {
 	id, dir, raftAddr string
 	join              bool
 	node              *node.Node
+	ln                net.Listener // bound on raftAddr, handed to the next start
 }
 
 // newClusterHarness starts n nodes (n1 forms the cluster, the others join
@@ -109,9 +110,8 @@ func (h *clusterHarness) add(id string) *member {
 		h.t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	_ = ln.Close()
 	h.mu.Lock()
-	m := &member{id: id, dir: h.t.TempDir(), raftAddr: addr, join: len(h.order) > 0}
+	m := &member{id: id, dir: h.t.TempDir(), raftAddr: addr, join: len(h.order) > 0, ln: ln}
 	h.members[id] = m
 	h.order = append(h.order, id)
 	h.mu.Unlock()
@@ -162,14 +162,38 @@ func (h *clusterHarness) start(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	cfg := h.config(m)
+	// The node gets its Raft listener bound already: the port is never free
+	// between picking and binding it, where another process could take it.
+	cfg.RaftListener = h.raftListener(m)
 	n, err := node.Start(ctx, cfg)
 	if err != nil {
+		_ = cfg.RaftListener.Close()
 		h.t.Fatalf("start %s: %v", id, err)
 	}
 	h.mu.Lock()
 	m.node = n
 	m.join = true // later starts resume from data (or rejoin after a wipe)
 	h.mu.Unlock()
+}
+
+// raftListener returns a listener on m's Raft address: the one add bound,
+// or, on a restart, a new one on the same port (free again once the previous
+// node closed its listener).
+func (h *clusterHarness) raftListener(m *member) net.Listener {
+	h.t.Helper()
+	h.mu.Lock()
+	ln := m.ln
+	m.ln = nil
+	h.mu.Unlock()
+	if ln != nil {
+		return ln
+	}
+	var err error
+	eventually(h.t, "a listener on "+m.raftAddr, func() bool {
+		ln, err = net.Listen("tcp", m.raftAddr)
+		return err == nil
+	})
+	return ln
 }
 
 // stop closes a member cleanly (it hands its leaderships over first).
