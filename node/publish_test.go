@@ -37,9 +37,10 @@ func TestPublisherSurvivesLostAcks(t *testing.T) {
 		}
 	}
 	// Two users of one shard: one publisher serves both.
+	shards := h.config().Shards
 	first, second := "lost-ack-0", ""
 	for i := 1; second == ""; i++ {
-		if u := fmt.Sprintf("lost-ack-%d", i); cluster.ShardOf(u, 4) == cluster.ShardOf(first, 4) {
+		if u := fmt.Sprintf("lost-ack-%d", i); cluster.ShardOf(u, shards) == cluster.ShardOf(first, shards) {
 			second = u
 		}
 	}
