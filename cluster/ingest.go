@@ -127,51 +127,40 @@ func (s *Shard) consume(ctx context.Context) error {
 		lastSeq uint64
 		data    []byte
 	)
+	var raw []jetstream.Msg
 	for {
-		var m jetstream.Msg
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case m = <-msgs:
+		var err error
+		if raw, err = gather(ctx, msgs, raw[:0], cfg.MaxBatch, cfg.MaxBatchBytes); err != nil {
+			return err
 		}
 		batch, stored, dlq, lastSeq = batch[:0], nil, dlq[:0], 0
 		prevSeq := cursor
 		now := s.cfg.Clock.Now().UnixMilli()
-		size := 0
-		for {
+		for _, m := range raw {
 			md, err := m.Metadata()
 			if err != nil {
 				return fmt.Errorf("message metadata: %w", err)
 			}
 			seq := md.Sequence.Stream
-			if seq > cursor {
-				user := ""
-				if subj := m.Subject(); len(subj) > prefix {
-					user = subj[prefix:]
-				}
-				ev, err := scoring.Decode(m.Data(), user, now, cfg.Limits)
-				if err != nil {
-					f, perr := s.deadLetter(m, user, seq, err)
-					if perr != nil {
-						return perr
-					}
-					dlq = append(dlq, f)
-				} else {
-					batch = append(batch, ingested{Seq: seq, Stored: md.Timestamp.UnixMilli(), Event: ev})
-					stored = append(stored, md.Timestamp.UnixMilli())
-					size += len(m.Data())
-				}
-				lastSeq, cursor = seq, seq
-			}
-			if len(batch) >= cfg.MaxBatch || size >= cfg.MaxBatchBytes {
-				break
-			}
-			select {
-			case m = <-msgs:
+			if seq <= cursor {
 				continue
-			default:
 			}
-			break
+			user := ""
+			if subj := m.Subject(); len(subj) > prefix {
+				user = subj[prefix:]
+			}
+			ev, err := scoring.Decode(m.Data(), user, now, cfg.Limits)
+			if err != nil {
+				f, perr := s.deadLetter(m, user, seq, err)
+				if perr != nil {
+					return perr
+				}
+				dlq = append(dlq, f)
+			} else {
+				batch = append(batch, ingested{Seq: seq, Stored: md.Timestamp.UnixMilli(), Event: ev})
+				stored = append(stored, md.Timestamp.UnixMilli())
+			}
+			lastSeq, cursor = seq, seq
 		}
 		if lastSeq == 0 {
 			continue
@@ -189,9 +178,6 @@ func (s *Shard) consume(ctx context.Context) error {
 		data = appendIngest(data[:0], now, prevSeq, lastSeq, batch)
 		s.cfg.Metrics.BatchEvents.Observe(float64(len(batch)))
 		f := s.propose(append([]byte(nil), data...))
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx) // an earlier proposal failed: later ones would leave a gap
-		}
 		p := proposal{future: f, start: time.Now(), stored: stored}
 		select {
 		case inflight <- p:
@@ -199,6 +185,43 @@ func (s *Shard) consume(ctx context.Context) error {
 			return context.Cause(ctx)
 		}
 	}
+}
+
+// gather waits for the next messages of the shard's partition and returns
+// them appended to raw: the first to arrive and those already waiting behind
+// it, up to maxBatch messages or maxBytes of payload.
+//
+// It returns ctx's cause instead of a batch once ctx is done, also when the
+// messages arrived before. The consumer's callback drops messages once ctx is
+// done (it must return for the subscription to stop), and a drop happens
+// before the hand-over of any message behind it, so a batch gathered after
+// the cancellation may lack a message from its middle. Proposing such a batch
+// moves the cursor past an event that was never applied: during a shutdown
+// Raft is still up and commits it. Checking ctx after the last receive rules
+// that out. Once ctx is done nothing of this consumer is proposed; the next
+// starts again from the replicated cursor.
+func gather(ctx context.Context, msgs <-chan jetstream.Msg, raw []jetstream.Msg, maxBatch, maxBytes int) ([]jetstream.Msg, error) {
+	select {
+	case <-ctx.Done():
+		return raw, context.Cause(ctx)
+	case m := <-msgs:
+		raw = append(raw, m)
+	}
+	size := len(raw[0].Data())
+	for len(raw) < maxBatch && size < maxBytes {
+		select {
+		case m := <-msgs:
+			raw = append(raw, m)
+			size += len(m.Data())
+			continue
+		default:
+		}
+		break
+	}
+	if ctx.Err() != nil {
+		return raw[:0], context.Cause(ctx)
+	}
+	return raw, nil
 }
 
 // deadLetter publishes an invalid message to STRATA_DLQ with its reason.
