@@ -1,0 +1,86 @@
+package scoring
+
+import "slices"
+
+// NoTier is the tier index of a user not placed in a dimension yet.
+const NoTier = -1
+
+// Placement is a user's position in one dimension, as placement rules read it.
+type Placement struct {
+	Tier  int   // index into DimensionSpec.Tiers, or NoTier
+	Since int64 // Unix ms the user entered Tier
+}
+
+// placer evaluates one dimension's tiers; it is not safe for concurrent use
+// (it reuses its activation), one per shard.
+type placer struct {
+	dim *DimensionSpec
+	act *ruleActivation
+	// allowed[from][to]: the move is in the dimension's moves (nil: all allowed).
+	allowed [][]bool
+}
+
+func newPlacer(d *DimensionSpec) *placer {
+	p := &placer{dim: d, act: newRuleActivation()}
+	if d.Moves != nil {
+		p.allowed = make([][]bool, len(d.Tiers))
+		for from, t := range d.Tiers {
+			p.allowed[from] = make([]bool, len(d.Tiers))
+			tos := d.Moves[t.Name]
+			for to, u := range d.Tiers {
+				p.allowed[from][to] = from == to || tos == nil || slices.Contains(tos, u.Name)
+			}
+		}
+	}
+	return p
+}
+
+// place returns the tier of a user at now whose current placement is cur and
+// whose rules read in. The rules, in order:
+//
+//  1. The candidate is the first tier, in the dimension's order, whose when
+//     holds and which the dimension's moves allow from cur (moves lists, per
+//     tier, where a user in it may go; a tier absent from moves may go
+//     anywhere).
+//  2. A user not placed yet is placed in the candidate (or stays unplaced
+//     when no when holds).
+//  3. A user placed in a tier never becomes unplaced: without a candidate
+//     the user stays.
+//  4. A user stays in its tier until min_dwell has passed since it entered.
+//  5. A candidate before the user's tier in the order wins at once
+//     (entering a tier is never delayed by the exit rule of the tier left).
+//  6. A candidate after it wins only when the tier's exit rule holds, or,
+//     for a tier without one, when its own when no longer holds (which is
+//     why the candidate comes after it).
+func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
+	p.act.set(in)
+	cand := NoTier
+	for i := range p.dim.Tiers {
+		if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
+			continue
+		}
+		if ok, _ := p.dim.Tiers[i].When.eval(p.act); ok {
+			cand = i
+			break
+		}
+	}
+	switch {
+	case cur.Tier == NoTier:
+		return cand
+	case cand == NoTier, cand == cur.Tier:
+		return cur.Tier
+	}
+	t := &p.dim.Tiers[cur.Tier]
+	if t.MinDwell > 0 && now-cur.Since < t.MinDwell {
+		return cur.Tier
+	}
+	if cand < cur.Tier {
+		return cand
+	}
+	if t.Exit != nil {
+		if leave, _ := t.Exit.eval(p.act); !leave {
+			return cur.Tier
+		}
+	}
+	return cand
+}

@@ -1,0 +1,282 @@
+package scoring
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"github.com/google/cel-go/interpreter"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Rule is one compiled tier rule: a CEL expression of type bool over the
+// user's scores, attributes and tags. A Rule is immutable and safe for
+// concurrent use.
+type Rule struct {
+	Name   string // dimension.tier.when or .exit
+	Source string // the CEL text
+	prg    cel.Program
+	ast    *cel.Ast
+}
+
+// scoreFields are the fields of the scores object rules read, by their
+// external (JSON) names, in slot order.
+var scoreFields = []string{
+	"activity", "active_days_7", "active_days_30", "monetary_365d",
+	"purchases_90d", "recency_days", "churn_risk", "fraud_risk",
+}
+
+// scoresType is the CEL object type of the scores variable.
+var scoresType = types.NewObjectType("strata.Scores")
+
+// scoreValues are one user's scores as CEL values, in scoreFields order.
+type scoreValues struct{ vals []ref.Val }
+
+// scoresProvider declares the scores object type to the CEL checker, so a
+// rule naming an unknown score is rejected when the model loads, and reads
+// fields from pre-boxed values without reflection or allocation.
+type scoresProvider struct {
+	*types.Registry
+	fields map[string]*types.FieldType
+}
+
+func newScoresProvider() (*scoresProvider, error) {
+	reg, err := types.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	p := &scoresProvider{Registry: reg, fields: map[string]*types.FieldType{}}
+	for i, name := range scoreFields {
+		p.fields[name] = &types.FieldType{
+			Type:    types.DoubleType,
+			IsSet:   func(any) bool { return true },
+			GetFrom: func(o any) (any, error) { return o.(*scoreValues).vals[i], nil },
+		}
+	}
+	return p, nil
+}
+
+func (p *scoresProvider) FindStructType(name string) (*types.Type, bool) {
+	if name == scoresType.TypeName() {
+		return types.NewTypeTypeWithParam(scoresType), true
+	}
+	return p.Registry.FindStructType(name)
+}
+
+func (p *scoresProvider) FindStructFieldNames(name string) ([]string, bool) {
+	if name == scoresType.TypeName() {
+		return append([]string(nil), scoreFields...), true
+	}
+	return p.Registry.FindStructFieldNames(name)
+}
+
+func (p *scoresProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	if name == scoresType.TypeName() {
+		f, ok := p.fields[field]
+		return f, ok
+	}
+	return p.Registry.FindStructFieldType(name, field)
+}
+
+// ruleEnv is the CEL environment every rule of a model compiles in.
+type ruleEnv struct{ env *cel.Env }
+
+func newRuleEnv() (*ruleEnv, error) {
+	p, err := newScoresProvider()
+	if err != nil {
+		return nil, err
+	}
+	env, err := cel.NewEnv(
+		cel.CustomTypeProvider(p),
+		cel.Variable("scores", scoresType),
+		cel.Variable("attrs", cel.MapType(cel.StringType, cel.StringType)),
+		cel.Variable("tags", cel.ListType(cel.StringType)),
+		cel.CrossTypeNumericComparisons(true),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("scoring: rule environment: %w", err)
+	}
+	return &ruleEnv{env: env}, nil
+}
+
+// rule compiles the rule in attribute a. Problems are recorded with their
+// position in the file; the result is nil then.
+func (c *modelChecker) rule(a *hcl.Attribute, name string) *Rule {
+	text, offs, ok := c.ruleText(a)
+	if !ok {
+		return nil
+	}
+	if strings.TrimSpace(text) == "" {
+		c.fail(a.Expr.Range(), "empty rule")
+		return nil
+	}
+	source := common.NewTextSource(text)
+	ast, iss := c.env.env.CompileSource(source)
+	if iss.Err() != nil {
+		for _, e := range iss.Errors() {
+			c.fail(c.ruleRange(source, offs, e.Location), e.Message)
+		}
+		return nil
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		loc := ast.NativeRep().SourceInfo().GetStartLocation(ast.NativeRep().Expr().ID())
+		c.fail(c.ruleRange(source, offs, loc), fmt.Sprintf("a rule must be a bool, this one is %s", ast.OutputType()))
+		return nil
+	}
+	prg, err := c.env.env.Program(ast)
+	if err != nil {
+		c.fail(a.Expr.Range(), err.Error())
+		return nil
+	}
+	return &Rule{Name: name, Source: text, prg: prg, ast: ast}
+}
+
+// ruleText returns the text of a rule attribute, which must be a string
+// without interpolation, and the file byte offset of each of its runes
+// (plus one past the end), so that a CEL position maps back into the file.
+func (c *modelChecker) ruleText(a *hcl.Attribute) (string, []int, bool) {
+	t, ok := a.Expr.(*hclsyntax.TemplateExpr)
+	if !ok || len(t.Parts) != 1 {
+		c.fail(a.Expr.Range(), "a rule is a string of CEL, without ${…} interpolation (write $${ for a literal ${)")
+		return "", nil, false
+	}
+	lit, ok := t.Parts[0].(*hclsyntax.LiteralValueExpr)
+	if !ok || !lit.Val.IsKnown() || lit.Val.IsNull() || lit.Val.Type() != cty.String {
+		c.fail(a.Expr.Range(), "a rule is a string of CEL")
+		return "", nil, false
+	}
+	text := lit.Val.AsString()
+	base := lit.SrcRange.Start.Byte
+	raw := c.src[base:lit.SrcRange.End.Byte]
+	var offs []int
+	if c.src[a.Expr.Range().Start.Byte] == '"' { // quoted: one file position per rune, escapes undone
+		for i := 0; i < len(raw); {
+			n := 1
+			switch {
+			case raw[i] == '\\' && i+1 < len(raw) && raw[i+1] == 'u':
+				n = 6
+			case raw[i] == '\\' && i+1 < len(raw) && raw[i+1] == 'U':
+				n = 10
+			case raw[i] == '\\':
+				n = 2
+			case bytes.HasPrefix(raw[i:], []byte("$${")), bytes.HasPrefix(raw[i:], []byte("%%{")):
+				i++ // "$${" is "${": the rune maps to the second '$'
+			default:
+				_, n = utf8.DecodeRune(raw[i:])
+			}
+			offs = append(offs, base+i)
+			i += n
+		}
+	} else { // heredoc: line by line, past the indent <<- strips
+		pos := 0
+		for _, line := range strings.SplitAfter(text, "\n") {
+			if line == "" {
+				continue
+			}
+			end := bytes.IndexByte(raw[pos:], '\n') + 1
+			if end == 0 {
+				end = len(raw) - pos
+			}
+			rawLine := string(raw[pos : pos+end])
+			skip := utf8.RuneCountInString(rawLine) - utf8.RuneCountInString(line)
+			k := 0
+			for j := range rawLine {
+				if k >= skip {
+					offs = append(offs, base+pos+j)
+				}
+				k++
+			}
+			pos += end
+		}
+	}
+	offs = append(offs, base+len(raw))
+	return text, offs, true
+}
+
+// ruleRange maps a CEL location to a one-character range in the file.
+func (c *modelChecker) ruleRange(source common.Source, offs []int, loc common.Location) hcl.Range {
+	ro, _ := source.LocationOffset(loc)
+	off := offs[max(0, min(int(ro), len(offs)-1))]
+	line := 1 + bytes.Count(c.src[:off], []byte("\n"))
+	col := 1 + utf8.RuneCount(c.src[bytes.LastIndexByte(c.src[:off], '\n')+1:off])
+	start := hcl.Pos{Line: line, Column: col, Byte: off}
+	return hcl.Range{Filename: c.file, Start: start, End: hcl.Pos{Line: line, Column: col + 1, Byte: off + 1}}
+}
+
+// RuleInput is what rules read about one user at one instant.
+type RuleInput struct {
+	Scores Scores
+	Attrs  map[string]string // nil: none
+	Tags   []string          // nil: none
+}
+
+// ruleActivation resolves the variables of a rule from a RuleInput,
+// boxing each score once per Set, not once per rule.
+type ruleActivation struct {
+	scores scoreValues
+	attrs  any
+	tags   any
+}
+
+func newRuleActivation() *ruleActivation {
+	return &ruleActivation{scores: scoreValues{vals: make([]ref.Val, len(scoreFields))}}
+}
+
+// set loads in; the values stay valid until the next set.
+func (a *ruleActivation) set(in *RuleInput) {
+	sc := &in.Scores
+	v := a.scores.vals
+	v[0] = types.Double(sc.Activity)
+	v[1] = types.Double(sc.ActiveDays7)
+	v[2] = types.Double(sc.ActiveDays30)
+	v[3] = types.Double(sc.Monetary365d)
+	v[4] = types.Double(sc.Purchases90d)
+	v[5] = types.Double(sc.RecencyDays)
+	v[6] = types.Double(sc.ChurnRisk)
+	v[7] = types.Double(sc.FraudRisk)
+	a.attrs, a.tags = noAttrs, noTags
+	if in.Attrs != nil {
+		a.attrs = in.Attrs
+	}
+	if in.Tags != nil {
+		a.tags = in.Tags
+	}
+}
+
+var (
+	noAttrs any = map[string]string{}
+	noTags  any = []string{}
+)
+
+func (a *ruleActivation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "scores":
+		return &a.scores, true
+	case "attrs":
+		return a.attrs, true
+	case "tags":
+		return a.tags, true
+	}
+	return nil, false
+}
+
+func (a *ruleActivation) Parent() interpreter.Activation { return nil }
+
+// eval evaluates the rule. A rule whose evaluation fails (an attribute the
+// user does not have, say) is false: the failure is the same on every
+// replica, so the result is deterministic; err says why, for explain.
+func (r *Rule) eval(a *ruleActivation) (bool, error) {
+	out, _, err := r.prg.Eval(a)
+	if err != nil {
+		return false, err
+	}
+	b, ok := out.(types.Bool)
+	return bool(b) && ok, nil
+}
