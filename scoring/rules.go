@@ -24,6 +24,7 @@ type Rule struct {
 	Source string // the CEL text
 	prg    cel.Program
 	ast    *cel.Ast
+	timing ruleTiming
 }
 
 // scoreFields are the fields of the scores object rules read, by their
@@ -130,12 +131,16 @@ func (c *modelChecker) rule(a *hcl.Attribute, name string) *Rule {
 		c.fail(c.ruleRange(source, offs, loc), fmt.Sprintf("a rule must be a bool, this one is %s", ast.OutputType()))
 		return nil
 	}
-	prg, err := c.env.env.Program(ast)
+	folded, timing, ok := c.timing(ast, offs, text)
+	if !ok {
+		return nil
+	}
+	prg, err := c.env.env.Program(folded)
 	if err != nil {
 		c.fail(a.Expr.Range(), err.Error())
 		return nil
 	}
-	return &Rule{Name: name, Source: text, prg: prg, ast: ast}
+	return &Rule{Name: name, Source: text, prg: prg, ast: folded, timing: timing}
 }
 
 // ruleText returns the text of a rule attribute, which must be a string
@@ -198,6 +203,11 @@ func (c *modelChecker) ruleText(a *hcl.Attribute) (string, []int, bool) {
 	}
 	offs = append(offs, base+len(raw))
 	return text, offs, true
+}
+
+// ruleRangeText is ruleRange for a rule's text.
+func (c *modelChecker) ruleRangeText(text string, offs []int, loc common.Location) hcl.Range {
+	return c.ruleRange(common.NewTextSource(text), offs, loc)
 }
 
 // ruleRange maps a CEL location to a one-character range in the file.
