@@ -22,7 +22,11 @@ type ModelSpec struct {
 	Name        string
 	Version     int
 	Description string
-	Dimensions  []DimensionSpec
+	// Params are the score parameters: DefaultParams with the file's scores
+	// block applied. The tier thresholds among them (ValueLongTail, …) are
+	// not used by a model file's dimensions, which have their own rules.
+	Params     Params
+	Dimensions []DimensionSpec
 }
 
 // ID returns "name@vVersion", the model identifier carried by transitions.
@@ -55,8 +59,28 @@ type fileModelBlock struct {
 	Name        string          `hcl:"name,label"`
 	Version     int             `hcl:"version"`
 	Description string          `hcl:"description,optional"`
+	Scores      *fileScores     `hcl:"scores,block"`
 	Dimensions  []fileDimension `hcl:"dimension,block"`
 	DefRange    hcl.Range       `hcl:",def_range"`
+}
+
+// fileScores overrides score parameters (Params); absent ones keep their
+// defaults.
+type fileScores struct {
+	Weights         map[string]float64 `hcl:"weights,optional"`
+	DefaultWeight   *float64           `hcl:"default_weight,optional"`
+	HalfLife        *string            `hcl:"half_life,optional"`
+	ActiveDaysShort *int               `hcl:"active_days_short,optional"`
+	ActiveDaysLong  *int               `hcl:"active_days_long,optional"`
+	MonetaryDays    *int               `hcl:"monetary_days,optional"`
+	PurchaseDays    *int               `hcl:"purchase_days,optional"`
+	RefundDays      *int               `hcl:"refund_days,optional"`
+	CouponWindow    *string            `hcl:"coupon_window,optional"`
+	CouponKeep      *int               `hcl:"coupon_keep,optional"`
+	BurstMinutes    *int               `hcl:"burst_minutes,optional"`
+	Churn           map[string]float64 `hcl:"churn,optional"`
+	Fraud           map[string]float64 `hcl:"fraud,optional"`
+	DefRange        hcl.Range          `hcl:",def_range"`
 }
 
 type fileDimension struct {
@@ -153,7 +177,10 @@ func diagError(diags hcl.Diagnostics) error {
 
 // model checks the model block and compiles its rules.
 func (c *modelChecker) model(b *fileModelBlock) *ModelSpec {
-	spec := &ModelSpec{Name: b.Name, Version: b.Version, Description: b.Description}
+	spec := &ModelSpec{Name: b.Name, Version: b.Version, Description: b.Description, Params: DefaultParams()}
+	if b.Scores != nil {
+		c.scores(b.Scores, &spec.Params)
+	}
 	if !validName(b.Name) {
 		c.fail(b.DefRange, fmt.Sprintf("model name %q must match [a-z0-9_-]{1,64}", b.Name))
 	}
@@ -179,6 +206,71 @@ func (c *modelChecker) model(b *fileModelBlock) *ModelSpec {
 		spec.Dimensions = append(spec.Dimensions, c.dimension(fd))
 	}
 	return spec
+}
+
+// scores applies a scores block to p and validates the result.
+func (c *modelChecker) scores(fs *fileScores, p *Params) {
+	if fs.Weights != nil {
+		p.Weights = fs.Weights
+	}
+	setF := func(dst *float64, v *float64) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setI := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setD := func(dst *time.Duration, v *string, name string) {
+		if v == nil {
+			return
+		}
+		ms, err := ParseDays(*v)
+		if err != nil || ms <= 0 {
+			c.fail(fs.DefRange, fmt.Sprintf("scores: %s %q: want a positive duration such as \"7d\" or \"24h\"", name, *v))
+			return
+		}
+		*dst = time.Duration(ms) * time.Millisecond
+	}
+	setF(&p.DefaultWeight, fs.DefaultWeight)
+	setD(&p.HalfLife, fs.HalfLife, "half_life")
+	setI(&p.ActiveDaysShort, fs.ActiveDaysShort)
+	setI(&p.ActiveDaysLong, fs.ActiveDaysLong)
+	setI(&p.MonetaryDays, fs.MonetaryDays)
+	setI(&p.PurchaseDays, fs.PurchaseDays)
+	setI(&p.RefundDays, fs.RefundDays)
+	setD(&p.CouponWindow, fs.CouponWindow, "coupon_window")
+	setI(&p.CouponKeep, fs.CouponKeep)
+	setI(&p.BurstMinutes, fs.BurstMinutes)
+	coefficients := func(name string, m map[string]float64, dst map[string]*float64) {
+		for _, k := range sortedKeys(m) {
+			if f, ok := dst[k]; ok {
+				*f = m[k]
+			} else {
+				c.fail(fs.DefRange, fmt.Sprintf("scores: %s has no coefficient %q (it has %s)", name, k, strings.Join(sortedKeys(dst), ", ")))
+			}
+		}
+	}
+	coefficients("churn", fs.Churn, map[string]*float64{
+		"bias": &p.ChurnBias, "idle": &p.ChurnIdle, "active_30": &p.ChurnActive30, "active_7": &p.ChurnActive7})
+	coefficients("fraud", fs.Fraud, map[string]*float64{
+		"bias": &p.FraudBias, "coupon": &p.FraudCoupon, "refund_ratio": &p.FraudRefundRatio, "burst": &p.FraudBurst})
+	if err := p.Validate(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			c.fail(fs.DefRange, "scores: "+strings.TrimPrefix(e, ErrInvalidParams.Error()+": "))
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (c *modelChecker) dimension(fd *fileDimension) DimensionSpec {

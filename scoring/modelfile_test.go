@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -199,5 +200,64 @@ func TestParseDays(t *testing.T) {
 		if _, err := ParseDays(in); err == nil {
 			t.Errorf("ParseDays(%q) accepted", in)
 		}
+	}
+}
+
+// A scores block overrides score parameters; the rest keep their defaults.
+func TestParseModelFileScores(t *testing.T) {
+	src := `model "m" {
+  version = 1
+  scores {
+    weights       = { purchase = 5, lesson = 1.5 }
+    half_life     = "14d"
+    monetary_days = 180
+    churn         = { idle = 0.5 }
+  }
+  dimension "d" {
+    tier "t" { when = "true" }
+  }
+}
+`
+	spec, err := ParseModelFile("m.hcl", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, d := spec.Params, DefaultParams()
+	if p.Weights["purchase"] != 5 || p.Weights["lesson"] != 1.5 || len(p.Weights) != 2 ||
+		p.HalfLife != 14*24*time.Hour || p.MonetaryDays != 180 || p.ChurnIdle != 0.5 {
+		t.Errorf("overrides not applied: %+v", p)
+	}
+	if p.PurchaseDays != d.PurchaseDays || p.ChurnBias != d.ChurnBias || p.DefaultWeight != d.DefaultWeight {
+		t.Errorf("defaults not kept: %+v", p)
+	}
+	if _, err := NewModel(p); err != nil {
+		t.Errorf("params do not make a model: %v", err)
+	}
+
+	bad := `model "m" {
+  version = 1
+  scores {
+    half_life     = "soon"
+    monetary_days = 0
+    fraud         = { coupons = 1 }
+  }
+  dimension "d" {
+    tier "t" { when = "true" }
+  }
+}
+`
+	_, err = ParseModelFile("m.hcl", []byte(bad))
+	for _, want := range []string{
+		`m.hcl:3:3: scores: half_life "soon"`,
+		`m.hcl:3:3: scores: fraud has no coefficient "coupons" (it has bias, burst, coupon, refund_ratio)`,
+		`m.hcl:3:3: scores: MonetaryDays = 0, want 1..3660`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want one containing %q", err, want)
+		}
+	}
+	typo := strings.Replace(src, "half_life", "half_lfe", 1)
+	if _, err := ParseModelFile("m.hcl", []byte(typo)); err == nil || !strings.Contains(err.Error(), `m.hcl:5:5: Unsupported argument`) {
+		t.Errorf("a misspelt parameter: %v", err)
 	}
 }

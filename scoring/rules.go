@@ -32,6 +32,7 @@ type Rule struct {
 var scoreFields = []string{
 	"activity", "active_days_7", "active_days_30", "monetary_365d",
 	"purchases_90d", "recency_days", "churn_risk", "fraud_risk",
+	"idle_days", "age_days",
 }
 
 // scoresType is the CEL object type of the scores variable.
@@ -223,8 +224,12 @@ func (c *modelChecker) ruleRange(source common.Source, offs []int, loc common.Lo
 // RuleInput is what rules read about one user at one instant.
 type RuleInput struct {
 	Scores Scores
-	Attrs  map[string]string // nil: none
-	Tags   []string          // nil: none
+	// IdleDays and AgeDays are the days (fractional) since the user's last
+	// and first activity event; 0 for a user without one. Rules read them as
+	// scores.idle_days and scores.age_days.
+	IdleDays, AgeDays float64
+	Attrs             map[string]string // nil: none
+	Tags              []string          // nil: none
 }
 
 // ruleActivation resolves the variables of a rule from a RuleInput,
@@ -251,6 +256,8 @@ func (a *ruleActivation) set(in *RuleInput) {
 	v[5] = types.Double(sc.RecencyDays)
 	v[6] = types.Double(sc.ChurnRisk)
 	v[7] = types.Double(sc.FraudRisk)
+	v[8] = types.Double(in.IdleDays)
+	v[9] = types.Double(in.AgeDays)
 	a.attrs, a.tags = noAttrs, noTags
 	if in.Attrs != nil {
 		a.attrs = in.Attrs

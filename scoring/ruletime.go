@@ -32,6 +32,8 @@ var scoreMotions = []scoreMotion{
 	motionContinuous, // recency_days: grows
 	motionContinuous, // churn_risk: grows with idle time
 	motionStep,       // fraud_risk
+	motionContinuous, // idle_days: grows
+	motionContinuous, // age_days: grows
 }
 
 // atom is one comparison of a score with a constant in a rule: the places

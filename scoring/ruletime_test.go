@@ -66,3 +66,23 @@ func TestRuleTimingRejects(t *testing.T) {
 		}
 	}
 }
+
+// Every score rules can read has a motion.
+func TestScoreMotions(t *testing.T) {
+	if len(scoreMotions) != len(scoreFields) || len(newRuleActivation().scores.vals) != len(scoreFields) {
+		t.Fatalf("%d fields, %d motions", len(scoreFields), len(scoreMotions))
+	}
+	r, _, err := oneRule("scores.idle_days >= 7 && scores.age_days < 30")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newRuleActivation()
+	a.set(&RuleInput{IdleDays: 8, AgeDays: 10})
+	if ok, err := r.eval(a); !ok || err != nil {
+		t.Errorf("idle 8, age 10: %v %v", ok, err)
+	}
+	a.set(&RuleInput{IdleDays: 8, AgeDays: 31})
+	if ok, _ := r.eval(a); ok {
+		t.Error("age 31 passes age_days < 30")
+	}
+}
