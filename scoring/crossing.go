@@ -1,0 +1,156 @@
+package scoring
+
+import (
+	"slices"
+
+	"github.com/google/cel-go/common/operators"
+)
+
+// The instants at which a rule's atom changes with time alone (see
+// ruleTiming). Every score is piecewise monotone in time between a user's
+// events: step scores are constant between their breakpoints (a day bucket,
+// coupon or minute leaving its window); activity only decays; recency, idle
+// and age time only grow; churn_risk grows with idle time between its
+// breakpoints (active days leaving their windows). So between consecutive
+// breakpoints a comparison with a constant flips at most once, and the first
+// flip is found exactly: at a breakpoint by evaluating there, inside a
+// segment by bisecting on whole milliseconds with the same evaluation the
+// placement uses. No formula is inverted, so rounding cannot make a timer
+// early or late.
+
+// ruleInputAt fills in with the scores of s at t (t ≥ the state's
+// evaluation time); attributes and tags are left as they are.
+func (m *Model) ruleInputAt(s *State, t int64, in *RuleInput) {
+	in.Scores = m.scoresAt(s, t)
+	in.IdleDays, in.AgeDays = 0, 0
+	if s.flags&flagSeen != 0 {
+		in.IdleDays = float64(max(t-s.lastSeen, 0)) / float64(Day)
+		in.AgeDays = float64(max(t-s.firstSeen, 0)) / float64(Day)
+	}
+}
+
+// scoreAt returns score (an index into scoreFields) of s at t.
+func (m *Model) scoreAt(s *State, score int, t int64) float64 {
+	var in RuleInput
+	m.ruleInputAt(s, t, &in)
+	sc := &in.Scores
+	switch score {
+	case 0:
+		return sc.Activity
+	case 1:
+		return float64(sc.ActiveDays7)
+	case 2:
+		return float64(sc.ActiveDays30)
+	case 3:
+		return sc.Monetary365d
+	case 4:
+		return float64(sc.Purchases90d)
+	case 5:
+		return sc.RecencyDays
+	case 6:
+		return sc.ChurnRisk
+	case 7:
+		return sc.FraudRisk
+	case 8:
+		return in.IdleDays
+	}
+	return in.AgeDays
+}
+
+// breakpoints appends to buf, ascending and without repeats, the instants
+// after `after` at which score can jump: where a step score changes, and
+// where churn_risk's idle slope meets an active day leaving a window.
+func (m *Model) breakpoints(s *State, score int, after int64, buf []int64) []int64 {
+	buf = buf[:0]
+	add := func(t int64) {
+		if t > after {
+			buf = append(buf, t)
+		}
+	}
+	days := func(n int64) {
+		for _, d := range s.activeDays {
+			add((d + n) * Day)
+		}
+	}
+	switch scoreFields[score] {
+	case "active_days_7":
+		days(m.activeShort)
+	case "active_days_30":
+		days(m.activeLong)
+	case "churn_risk":
+		days(m.activeShort)
+		days(m.activeLong)
+	case "monetary_365d":
+		for _, b := range s.money {
+			add((b.day + m.monetaryDays) * Day)
+		}
+	case "purchases_90d":
+		for _, b := range s.money {
+			if b.purchases > 0 {
+				add((b.day + m.purchaseDays) * Day)
+			}
+		}
+	case "fraud_risk":
+		for _, c := range s.coupons {
+			add(c + m.couponWindow)
+		}
+		for _, mb := range s.minutes {
+			add((mb.minute + m.burstMinutes) * minute)
+		}
+		for _, b := range s.money {
+			add((b.day + m.refundDays) * Day)
+		}
+	}
+	slices.Sort(buf)
+	return slices.Compact(buf)
+}
+
+// holds reports whether v op c.
+func holds(op string, v, c float64) bool {
+	switch op {
+	case operators.Less:
+		return v < c
+	case operators.LessEquals:
+		return v <= c
+	case operators.Greater:
+		return v > c
+	case operators.GreaterEquals:
+		return v >= c
+	case operators.Equals:
+		return v == c
+	}
+	return v != c
+}
+
+// nextFlip returns the first instant t > after (after ≥ the state's
+// evaluation time) at which the atom's truth differs from its truth at
+// after, or 0 if it never does before MaxTime.
+func (m *Model) nextFlip(s *State, a atom, after int64, buf []int64) int64 {
+	at := func(t int64) bool { return holds(a.op, m.scoreAt(s, a.score, t), a.c) }
+	was := at(after)
+	continuous := scoreMotions[a.score] == motionContinuous
+	lo := after // the atom holds `was` on (segment start, lo]
+	for _, b := range append(m.breakpoints(s, a.score, after, buf), MaxTime+1) {
+		end := min(b-1, MaxTime) // last instant of the segment (lo, b)
+		if continuous && end > lo && at(end) != was {
+			// Monotone inside the segment: the flip is in (lo, end].
+			for lo+1 < end {
+				mid := lo + (end-lo)/2
+				if at(mid) != was {
+					end = mid
+				} else {
+					lo = mid
+				}
+			}
+			return end
+		}
+		if b > MaxTime {
+			return 0
+		}
+		if at(b) != was {
+			return b
+		}
+		lo = b
+	}
+	return 0
+}
