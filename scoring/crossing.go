@@ -154,3 +154,73 @@ func (m *Model) nextFlip(s *State, a atom, after int64, buf []int64) int64 {
 	}
 	return 0
 }
+
+// ruleNextChange returns the earliest instant after `after` at which rule
+// r's truth can change with time alone: the first flip of any of its atoms,
+// or the next breakpoint of a step score it reads in another way; 0: never.
+func (m *Model) ruleNextChange(s *State, r *Rule, after int64, buf []int64) int64 {
+	next := int64(0)
+	earlier := func(t int64) {
+		if t != 0 && (next == 0 || t < next) {
+			next = t
+		}
+	}
+	for _, a := range r.timing.atoms {
+		earlier(m.nextFlip(s, a, after, buf))
+	}
+	for _, score := range r.timing.steps {
+		if bp := m.breakpoints(s, score, after, buf); len(bp) > 0 {
+			earlier(bp[0])
+		}
+	}
+	return next
+}
+
+// maxDueSteps bounds how many candidate instants dimensionDue evaluates
+// before it settles for a timer at the last one (which then re-evaluates
+// there: correct, at worst a firing that changes nothing).
+const maxDueSteps = 32
+
+// dimensionDue returns the first instant after `after` (≥ the state's
+// evaluation time) at which the user's placement cur in p's dimension
+// changes with time alone, or 0 if it never does. in holds the user's
+// attributes and tags (events alone change them). Candidates are the
+// instants where a rule that can decide the placement changes — the when of
+// every tier reachable from cur, cur's exit rule — and the end of cur's
+// dwell; the placement is evaluated at each in turn until it changes.
+func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, after int64) int64 {
+	var buf []int64
+	t := after
+	for range maxDueSteps {
+		next := int64(0)
+		earlier := func(c int64) {
+			if c > t && (next == 0 || c < next) {
+				next = c
+			}
+		}
+		for i := range p.dim.Tiers {
+			if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
+				continue
+			}
+			earlier(m.ruleNextChange(s, p.dim.Tiers[i].When, t, buf))
+		}
+		if cur.Tier != NoTier {
+			tier := &p.dim.Tiers[cur.Tier]
+			if tier.Exit != nil {
+				earlier(m.ruleNextChange(s, tier.Exit, t, buf))
+			}
+			if tier.MinDwell > 0 {
+				earlier(cur.Since + tier.MinDwell)
+			}
+		}
+		if next == 0 {
+			return 0
+		}
+		m.ruleInputAt(s, next, &in)
+		if p.place(cur, next, &in) != cur.Tier {
+			return next
+		}
+		t = next
+	}
+	return t
+}

@@ -86,3 +86,104 @@ func TestNextFlip(t *testing.T) {
 	}
 	t.Logf("%d flips, %d never within the horizon", flips, never)
 }
+
+const dueModel = `
+model "due" {
+  version = 1
+  dimension "value" {
+    tier "whale" {
+      when = "scores.monetary_365d >= 50000"
+      exit = "scores.monetary_365d < 45000"
+    }
+    tier "high_potential" {
+      when      = "scores.monetary_365d >= 10000 && scores.purchases_90d >= 2"
+      min_dwell = "10d"
+    }
+    tier "long_tail" { when = "scores.monetary_365d > 0" }
+    tier "none"      { when = "true" }
+  }
+  dimension "lifecycle" {
+    moves = { churned = ["reactivated"] }
+    tier "new"         { when = "scores.age_days < 7" }
+    tier "reactivated" {
+      when      = "scores.idle_days < 7"
+      min_dwell = "7d"
+    }
+    tier "active"  { when = "scores.idle_days < 7 && scores.activity >= 0.5" }
+    tier "silent"  { when = "scores.idle_days < 30" }
+    tier "churned" { when = "true" }
+  }
+  dimension "risk" {
+    tier "high"   { when = "scores.fraud_risk >= 85 || scores.churn_risk > 95" }
+    tier "watch"  { when = "scores.fraud_risk >= 60 || scores.active_days_7 + scores.active_days_30 < 2.0" }
+    tier "normal" { when = "true" }
+  }
+}
+`
+
+// dimensionDue is checked against sampling: from a placement that holds at
+// now, the placement stays at every sampled instant before the due instant
+// and changes at it.
+func TestDimensionDue(t *testing.T) {
+	spec, err := ParseModelFile("due.hcl", []byte(dueModel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(spec.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 5))
+	const now = int64(1_790_000_000_000)
+	const horizon = 3 * 365 * Day
+	changes, never := 0, 0
+	for round := range 300 {
+		s := randomState(m, r, now, []int64{Day, 20 * Day, 200 * Day}[round%3])
+		for d := range spec.Dimensions {
+			p := newPlacer(&spec.Dimensions[d])
+			var in RuleInput
+			m.ruleInputAt(s, now, &in)
+			cur := Placement{Tier: p.place(Placement{Tier: NoTier}, now, &in), Since: now - r.Int64N(12*Day)}
+			if r.IntN(3) == 0 && cur.Tier != NoTier { // also start from other tiers
+				cur.Tier = r.IntN(len(p.dim.Tiers))
+			}
+			placeAt := func(x int64) int {
+				var in RuleInput
+				m.ruleInputAt(s, x, &in)
+				return p.place(cur, x, &in)
+			}
+			if placeAt(now) != cur.Tier {
+				continue // not a placement the engine would hold at now
+			}
+			due := m.dimensionDue(s, p, cur, RuleInput{}, now)
+			end := now + horizon
+			if due != 0 {
+				if got := placeAt(due); got == cur.Tier {
+					t.Fatalf("round %d %s from %d: no change at the due instant %d", round, p.dim.Name, cur.Tier, due)
+				}
+				end = due - 1
+				changes++
+			} else {
+				never++
+			}
+			samples := []int64{end, cur.Since + 10*Day - 1, cur.Since + 7*Day - 1}
+			for score := range scoreFields {
+				for _, b := range m.breakpoints(s, score, now, nil) {
+					samples = append(samples, b-1, b)
+				}
+			}
+			for range 200 {
+				samples = append(samples, now+1+r.Int64N(end-now+1))
+			}
+			for _, x := range samples {
+				if x > now && x <= end && placeAt(x) != cur.Tier {
+					t.Fatalf("round %d %s from %d: placement changes at %d, before the due instant %d", round, p.dim.Name, cur.Tier, x, due)
+				}
+			}
+		}
+	}
+	if changes < 300 || never < 50 {
+		t.Errorf("%d placements changed, %d never did: the cases are not varied enough", changes, never)
+	}
+	t.Logf("%d changes, %d never within the horizon", changes, never)
+}
