@@ -187,3 +187,77 @@ func TestDimensionDue(t *testing.T) {
 	}
 	t.Logf("%d changes, %d never within the horizon", changes, never)
 }
+
+// The value and risk dimensions of default@v1 written as rules place users
+// exactly like the Go model, and their due instants equal the Go model's
+// (valueDue, riskDue) — two independent implementations of the same tiers.
+func TestRulesMatchDefaultModel(t *testing.T) {
+	spec, err := ParseModelFile("default.hcl", []byte(`
+model "default" {
+  version = 1
+  dimension "value" {
+    tier "whale"          { when = "scores.monetary_365d >= 50000" }
+    tier "high_potential" { when = "scores.monetary_365d >= 10000" }
+    tier "long_tail"      { when = "scores.monetary_365d > 0" }
+    tier "none"           { when = "true" }
+  }
+  dimension "risk" {
+    tier "high"   { when = "scores.fraud_risk >= 85" }
+    tier "watch"  { when = "scores.fraud_risk >= 60" }
+    tier "normal" { when = "true" }
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(spec.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goDim := map[string]int{"value": dimValue, "risk": dimRisk}
+	r := rand.New(rand.NewPCG(9, 1))
+	const now = int64(1_790_000_000_000)
+	dues := 0
+	for round := range 500 {
+		s := randomState(m, r, now, []int64{Day, 20 * Day, 400 * Day}[round%3])
+		for d := range spec.Dimensions {
+			p := newPlacer(&spec.Dimensions[d])
+			gd := goDim[p.dim.Name]
+			name := func(tier int) string {
+				if tier == NoTier {
+					return "-"
+				}
+				return p.dim.Tiers[tier].Name
+			}
+			for _, at := range []int64{now, now + r.Int64N(400*Day)} {
+				var in RuleInput
+				m.ruleInputAt(s, at, &in)
+				want := tierNames[gd][m.evaluate(s, at)[gd]]
+				if got := name(p.place(Placement{Tier: NoTier}, at, &in)); got != want {
+					t.Fatalf("round %d %s at now+%dms: rules place %s, the Go model %s", round, p.dim.Name, at-now, got, want)
+				}
+			}
+			cur := Placement{Tier: NoTier, Since: now}
+			for i, tier := range p.dim.Tiers {
+				if tier.Name == tierNames[gd][s.tier[gd]] {
+					cur.Tier = i
+				}
+			}
+			want := m.valueDue(s)
+			if gd == dimRisk {
+				want = m.riskDue(s)
+			}
+			if got := m.dimensionDue(s, p, cur, RuleInput{}, now); got != want {
+				t.Fatalf("round %d %s from %s: due %d, the Go model's %d", round, p.dim.Name, name(cur.Tier), got, want)
+			}
+			if want != 0 {
+				dues++
+			}
+		}
+	}
+	t.Logf("%d placements with a due instant", dues)
+	if dues < 200 {
+		t.Errorf("only %d of 1000 placements had a due instant", dues)
+	}
+}
