@@ -22,7 +22,7 @@ import (
 // evaluation time); attributes and tags are left as they are.
 func (m *Model) ruleInputAt(s *State, t int64, in *RuleInput) {
 	in.Scores = m.scoresAt(s, t)
-	in.IdleDays, in.AgeDays = 0, 0
+	in.IdleDays, in.AgeDays = -1, -1
 	if s.flags&flagSeen != 0 {
 		in.IdleDays = float64(max(t-s.lastSeen, 0)) / float64(Day)
 		in.AgeDays = float64(max(t-s.firstSeen, 0)) / float64(Day)
@@ -62,6 +62,9 @@ func (m *Model) scoreAt(s *State, score int, t int64) float64 {
 // where churn_risk's idle slope meets an active day leaving a window.
 func (m *Model) breakpoints(s *State, score int, after int64, buf []int64) []int64 {
 	buf = buf[:0]
+	if score == varTierDays {
+		return buf
+	}
 	add := func(t int64) {
 		if t > after {
 			buf = append(buf, t)
@@ -122,13 +125,21 @@ func holds(op string, v, c float64) bool {
 	return v != c
 }
 
+// varAt returns variable v (a score or tier.days of placement cur) at t.
+func (m *Model) varAt(s *State, v int, cur Placement, t int64) float64 {
+	if v == varTierDays {
+		return cur.tierDays(t)
+	}
+	return m.scoreAt(s, v, t)
+}
+
 // nextFlip returns the first instant t > after (after ≥ the state's
 // evaluation time) at which the atom's truth differs from its truth at
-// after, or 0 if it never does before MaxTime.
-func (m *Model) nextFlip(s *State, a atom, after int64, buf []int64) int64 {
-	at := func(t int64) bool { return holds(a.op, m.scoreAt(s, a.score, t), a.c) }
+// after, for a user placed at cur, or 0 if it never does before MaxTime.
+func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, buf []int64) int64 {
+	at := func(t int64) bool { return holds(a.op, m.varAt(s, a.score, cur, t), a.c) }
 	was := at(after)
-	continuous := scoreMotions[a.score] == motionContinuous
+	continuous := motion(a.score) == motionContinuous
 	lo := after // the atom holds `was` on (segment start, lo]
 	for _, b := range append(m.breakpoints(s, a.score, after, buf), MaxTime+1) {
 		end := min(b-1, MaxTime) // last instant of the segment (lo, b)
@@ -158,7 +169,7 @@ func (m *Model) nextFlip(s *State, a atom, after int64, buf []int64) int64 {
 // ruleNextChange returns the earliest instant after `after` at which rule
 // r's truth can change with time alone: the first flip of any of its atoms,
 // or the next breakpoint of a step score it reads in another way; 0: never.
-func (m *Model) ruleNextChange(s *State, r *Rule, after int64, buf []int64) int64 {
+func (m *Model) ruleNextChange(s *State, r *Rule, cur Placement, after int64, buf []int64) int64 {
 	next := int64(0)
 	earlier := func(t int64) {
 		if t != 0 && (next == 0 || t < next) {
@@ -166,7 +177,7 @@ func (m *Model) ruleNextChange(s *State, r *Rule, after int64, buf []int64) int6
 		}
 	}
 	for _, a := range r.timing.atoms {
-		earlier(m.nextFlip(s, a, after, buf))
+		earlier(m.nextFlip(s, a, cur, after, buf))
 	}
 	for _, score := range r.timing.steps {
 		if bp := m.breakpoints(s, score, after, buf); len(bp) > 0 {
@@ -202,12 +213,12 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 			if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
 				continue
 			}
-			earlier(m.ruleNextChange(s, p.dim.Tiers[i].When, t, buf))
+			earlier(m.ruleNextChange(s, p.dim.Tiers[i].When, cur, t, buf))
 		}
 		if cur.Tier != NoTier {
 			tier := &p.dim.Tiers[cur.Tier]
 			if tier.Exit != nil {
-				earlier(m.ruleNextChange(s, tier.Exit, t, buf))
+				earlier(m.ruleNextChange(s, tier.Exit, cur, t, buf))
 			}
 			if tier.MinDwell > 0 {
 				earlier(cur.Since + tier.MinDwell)

@@ -3,6 +3,7 @@ package scoring
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/google/cel-go/common/operators"
@@ -56,7 +57,7 @@ func TestNextFlip(t *testing.T) {
 			a := atom{score: score, op: op, c: c}
 			at := func(t int64) bool { return holds(op, m.scoreAt(s, score, t), c) }
 			was := at(now)
-			got := m.nextFlip(s, a, now, buf)
+			got := m.nextFlip(s, a, Placement{Tier: NoTier, Previous: NoTier}, now, buf)
 			end := now + horizon
 			if got != 0 {
 				end = got - 1
@@ -143,7 +144,7 @@ func TestDimensionDue(t *testing.T) {
 			p := newPlacer(&spec.Dimensions[d])
 			var in RuleInput
 			m.ruleInputAt(s, now, &in)
-			cur := Placement{Tier: p.place(Placement{Tier: NoTier}, now, &in), Since: now - r.Int64N(12*Day)}
+			cur := Placement{Tier: p.place(Placement{Tier: NoTier, Previous: NoTier}, now, &in), Since: now - r.Int64N(12*Day), Previous: NoTier}
 			if r.IntN(3) == 0 && cur.Tier != NoTier { // also start from other tiers
 				cur.Tier = r.IntN(len(p.dim.Tiers))
 			}
@@ -234,11 +235,11 @@ model "default" {
 				var in RuleInput
 				m.ruleInputAt(s, at, &in)
 				want := tierNames[gd][m.evaluate(s, at)[gd]]
-				if got := name(p.place(Placement{Tier: NoTier}, at, &in)); got != want {
+				if got := name(p.place(Placement{Tier: NoTier, Previous: NoTier}, at, &in)); got != want {
 					t.Fatalf("round %d %s at now+%dms: rules place %s, the Go model %s", round, p.dim.Name, at-now, got, want)
 				}
 			}
-			cur := Placement{Tier: NoTier, Since: now}
+			cur := Placement{Tier: NoTier, Since: now, Previous: NoTier}
 			for i, tier := range p.dim.Tiers {
 				if tier.Name == tierNames[gd][s.tier[gd]] {
 					cur.Tier = i
@@ -260,4 +261,96 @@ model "default" {
 	if dues < 200 {
 		t.Errorf("only %d of 1000 placements had a due instant", dues)
 	}
+}
+
+// default@v1's lifecycle written as rules — reactivated is read from the
+// tier the user is in and for how long — produces the same transitions at
+// the same instants as the Go model over random histories with gaps long
+// enough to go silent, churn and come back, timers included.
+func TestRulesMatchDefaultLifecycle(t *testing.T) {
+	spec, err := ParseModelFile("lifecycle.hcl", []byte(`
+model "default" {
+  version = 1
+  dimension "lifecycle" {
+    tier "churned"     { when = "scores.idle_days >= 30" }
+    tier "silent"      { when = "scores.idle_days >= 7" }
+    tier "new"         { when = "scores.age_days >= 0 && scores.age_days < 7" }
+    tier "reactivated" {
+      when = "scores.idle_days >= 0 && (tier.name == 'churned' || tier.name == 'reactivated' && tier.days < 7)"
+    }
+    tier "active" { when = "scores.idle_days >= 0" }
+  }
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(spec.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPlacer(&spec.Dimensions[0])
+	r := rand.New(rand.NewPCG(21, 4))
+	type move struct {
+		to string
+		at int64
+	}
+	total := 0
+	for round := range 300 {
+		s := new(State)
+		cur := Placement{Tier: NoTier, Previous: NoTier}
+		var want, got []move
+		last := int64(1_790_000_000_000)
+		advance := func(to int64) { // rule-side timers up to `to`
+			for {
+				d := m.dimensionDue(s, p, cur, RuleInput{}, last)
+				if d == 0 || d > to {
+					break
+				}
+				var in RuleInput
+				m.ruleInputAt(s, d, &in)
+				next := p.place(cur, d, &in)
+				got = append(got, move{p.dim.Tiers[next].Name, d})
+				cur, last = Placement{Tier: next, Since: d, Previous: cur.Tier}, d
+			}
+		}
+		now := last
+		for i := range 1 + r.IntN(25) {
+			now += []int64{minute, Day, 5 * Day, 10 * Day, 40 * Day}[r.IntN(5)] + r.Int64N(Day)
+			advance(now)
+			typ := []string{TypeLogin, TypePurchase, TypeView, TypeRefund}[r.IntN(4)]
+			// ts = apply time: with backdated events a user can go silent inside
+			// the 7 days after a return, and come back within them; the Go model
+			// then shows reactivated again until return+7d, the rules active (the
+			// rules read the tier the user is in, and reactivated was left).
+			e := Event{ID: fmt.Sprint(i), User: "u", Type: typ, TS: now, Amount: 1000}
+			for _, tr := range m.Apply(s, &e, now, nil) {
+				if tr.Dimension == "lifecycle" {
+					want = append(want, move{tr.To, tr.At})
+				}
+			}
+			var in RuleInput
+			m.ruleInputAt(s, now, &in)
+			if next := p.place(cur, now, &in); next != cur.Tier {
+				got = append(got, move{p.dim.Tiers[next].Name, now})
+				cur = Placement{Tier: next, Since: now, Previous: cur.Tier}
+			}
+			last = now
+		}
+		end := now + 400*Day
+		advance(end)
+		for _, tr := range m.Advance(s, end, nil) {
+			if tr.Dimension == "lifecycle" {
+				want = append(want, move{tr.To, tr.At})
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d:\nrules    %v\nGo model %v", round, got, want)
+		}
+		total += len(want)
+	}
+	if total < 1000 {
+		t.Errorf("only %d transitions compared", total)
+	}
+	t.Logf("%d lifecycle transitions compared", total)
 }

@@ -7,8 +7,18 @@ const NoTier = -1
 
 // Placement is a user's position in one dimension, as placement rules read it.
 type Placement struct {
-	Tier  int   // index into DimensionSpec.Tiers, or NoTier
-	Since int64 // Unix ms the user entered Tier
+	Tier     int   // index into DimensionSpec.Tiers, or NoTier
+	Since    int64 // Unix ms the user entered Tier
+	Previous int   // the tier before Tier, or NoTier
+}
+
+// tierDays is the tier.days a rule reads at t: days since the user entered
+// its tier, 0 when it has none.
+func (c Placement) tierDays(t int64) float64 {
+	if c.Tier == NoTier {
+		return 0
+	}
+	return float64(max(t-c.Since, 0)) / float64(Day)
 }
 
 // placer evaluates one dimension's tiers; it is not safe for concurrent use
@@ -36,7 +46,8 @@ func newPlacer(d *DimensionSpec) *placer {
 }
 
 // place returns the tier of a user at now whose current placement is cur and
-// whose rules read in. The rules, in order:
+// whose rules read in (and tier: cur's name, days since Since, previous).
+// The rules, in order:
 //
 //  1. The candidate is the first tier, in the dimension's order, whose when
 //     holds and which the dimension's moves allow from cur (moves lists, per
@@ -54,6 +65,14 @@ func newPlacer(d *DimensionSpec) *placer {
 //     why the candidate comes after it).
 func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
 	p.act.set(in)
+	name, previous := "", ""
+	if cur.Tier != NoTier {
+		name = p.dim.Tiers[cur.Tier].Name
+	}
+	if cur.Tier != NoTier && cur.Previous != NoTier {
+		previous = p.dim.Tiers[cur.Previous].Name
+	}
+	p.act.setTier(name, cur.tierDays(now), previous)
 	cand := NoTier
 	for i := range p.dim.Tiers {
 		if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {

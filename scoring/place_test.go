@@ -48,7 +48,7 @@ func placers(t *testing.T) map[string]*placer {
 // walk places a user through a sequence of inputs, one a day, and returns
 // the tier names it was in after each step and how many moves it made.
 func walk(p *placer, inputs []RuleInput) (tiers []string, moves int) {
-	cur := Placement{Tier: NoTier}
+	cur := Placement{Tier: NoTier, Previous: NoTier}
 	for i := range inputs {
 		now := int64(i) * Day
 		next := p.place(cur, now, &inputs[i])
@@ -56,7 +56,7 @@ func walk(p *placer, inputs []RuleInput) (tiers []string, moves int) {
 			if cur.Tier != NoTier {
 				moves++
 			}
-			cur = Placement{Tier: next, Since: now}
+			cur = Placement{Tier: next, Since: now, Previous: cur.Tier}
 		}
 		name := "-"
 		if next != NoTier {
@@ -155,7 +155,7 @@ func BenchmarkPlace(b *testing.B) {
 	}
 	p := newPlacer(&spec.Dimensions[0])
 	in := RuleInput{Scores: Scores{Monetary365d: 30_000}}
-	cur := Placement{Tier: 1}
+	cur := Placement{Tier: 1, Previous: NoTier}
 	b.ReportAllocs()
 	for b.Loop() {
 		in.Scores.Monetary365d += 0.5

@@ -38,50 +38,79 @@ var scoreFields = []string{
 // scoresType is the CEL object type of the scores variable.
 var scoresType = types.NewObjectType("strata.Scores")
 
-// scoreValues are one user's scores as CEL values, in scoreFields order.
-type scoreValues struct{ vals []ref.Val }
+// tierType is the CEL object type of the tier variable: the user's place in
+// the dimension whose rule is evaluated.
+var tierType = types.NewObjectType("strata.Tier")
 
-// scoresProvider declares the scores object type to the CEL checker, so a
-// rule naming an unknown score is rejected when the model loads, and reads
-// fields from pre-boxed values without reflection or allocation.
-type scoresProvider struct {
-	*types.Registry
+// tierFields are the fields of the tier variable, in slot order: the tier
+// the user is in ("" when not placed yet), the days since it entered it (0
+// then) and the tier it was in before ("" when none).
+var tierFields = []string{"name", "days", "previous"}
+
+// objectValues are the fields of one object variable as CEL values, in slot
+// order.
+type objectValues struct{ vals []ref.Val }
+
+// objectType is one object variable's type for the CEL checker.
+type objectType struct {
 	fields map[string]*types.FieldType
+	names  []string
 }
 
-func newScoresProvider() (*scoresProvider, error) {
+func newObjectType(names []string, typeOf func(string) *types.Type) objectType {
+	o := objectType{fields: map[string]*types.FieldType{}, names: names}
+	for i, name := range names {
+		o.fields[name] = &types.FieldType{
+			Type:    typeOf(name),
+			IsSet:   func(any) bool { return true },
+			GetFrom: func(v any) (any, error) { return v.(*objectValues).vals[i], nil },
+		}
+	}
+	return o
+}
+
+// objectsProvider declares the scores and tier object types to the CEL
+// checker, so a rule naming an unknown field is rejected when the model
+// loads, and reads fields from pre-boxed values without reflection.
+type objectsProvider struct {
+	*types.Registry
+	objects map[string]objectType
+}
+
+func newObjectsProvider() (*objectsProvider, error) {
 	reg, err := types.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
-	p := &scoresProvider{Registry: reg, fields: map[string]*types.FieldType{}}
-	for i, name := range scoreFields {
-		p.fields[name] = &types.FieldType{
-			Type:    types.DoubleType,
-			IsSet:   func(any) bool { return true },
-			GetFrom: func(o any) (any, error) { return o.(*scoreValues).vals[i], nil },
-		}
-	}
-	return p, nil
+	double := func(string) *types.Type { return types.DoubleType }
+	return &objectsProvider{Registry: reg, objects: map[string]objectType{
+		scoresType.TypeName(): newObjectType(scoreFields, double),
+		tierType.TypeName(): newObjectType(tierFields, func(f string) *types.Type {
+			if f == "days" {
+				return types.DoubleType
+			}
+			return types.StringType
+		}),
+	}}, nil
 }
 
-func (p *scoresProvider) FindStructType(name string) (*types.Type, bool) {
-	if name == scoresType.TypeName() {
-		return types.NewTypeTypeWithParam(scoresType), true
+func (p *objectsProvider) FindStructType(name string) (*types.Type, bool) {
+	if _, ok := p.objects[name]; ok {
+		return types.NewTypeTypeWithParam(types.NewObjectType(name)), true
 	}
 	return p.Registry.FindStructType(name)
 }
 
-func (p *scoresProvider) FindStructFieldNames(name string) ([]string, bool) {
-	if name == scoresType.TypeName() {
-		return append([]string(nil), scoreFields...), true
+func (p *objectsProvider) FindStructFieldNames(name string) ([]string, bool) {
+	if o, ok := p.objects[name]; ok {
+		return append([]string(nil), o.names...), true
 	}
 	return p.Registry.FindStructFieldNames(name)
 }
 
-func (p *scoresProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
-	if name == scoresType.TypeName() {
-		f, ok := p.fields[field]
+func (p *objectsProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
+	if o, ok := p.objects[name]; ok {
+		f, ok := o.fields[field]
 		return f, ok
 	}
 	return p.Registry.FindStructFieldType(name, field)
@@ -91,13 +120,14 @@ func (p *scoresProvider) FindStructFieldType(name, field string) (*types.FieldTy
 type ruleEnv struct{ env *cel.Env }
 
 func newRuleEnv() (*ruleEnv, error) {
-	p, err := newScoresProvider()
+	p, err := newObjectsProvider()
 	if err != nil {
 		return nil, err
 	}
 	env, err := cel.NewEnv(
 		cel.CustomTypeProvider(p),
 		cel.Variable("scores", scoresType),
+		cel.Variable("tier", tierType),
 		cel.Variable("attrs", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("tags", cel.ListType(cel.StringType)),
 		cel.CrossTypeNumericComparisons(true),
@@ -225,7 +255,7 @@ func (c *modelChecker) ruleRange(source common.Source, offs []int, loc common.Lo
 type RuleInput struct {
 	Scores Scores
 	// IdleDays and AgeDays are the days (fractional) since the user's last
-	// and first activity event; 0 for a user without one. Rules read them as
+	// and first activity event; −1 for a user without one (as recency_days). Rules read them as
 	// scores.idle_days and scores.age_days.
 	IdleDays, AgeDays float64
 	Attrs             map[string]string // nil: none
@@ -235,13 +265,23 @@ type RuleInput struct {
 // ruleActivation resolves the variables of a rule from a RuleInput,
 // boxing each score once per Set, not once per rule.
 type ruleActivation struct {
-	scores scoreValues
+	scores objectValues
+	tier   objectValues
 	attrs  any
 	tags   any
 }
 
 func newRuleActivation() *ruleActivation {
-	return &ruleActivation{scores: scoreValues{vals: make([]ref.Val, len(scoreFields))}}
+	return &ruleActivation{
+		scores: objectValues{vals: make([]ref.Val, len(scoreFields))},
+		tier:   objectValues{vals: []ref.Val{types.String(""), types.Double(0), types.String("")}},
+	}
+}
+
+// setTier loads the user's place in the dimension being evaluated: its
+// tier's name, the days since it entered it, the previous tier's name.
+func (a *ruleActivation) setTier(name string, days float64, previous string) {
+	a.tier.vals[0], a.tier.vals[1], a.tier.vals[2] = types.String(name), types.Double(days), types.String(previous)
 }
 
 // set loads in; the values stay valid until the next set.
@@ -276,6 +316,8 @@ func (a *ruleActivation) ResolveName(name string) (any, bool) {
 	switch name {
 	case "scores":
 		return &a.scores, true
+	case "tier":
+		return &a.tier, true
 	case "attrs":
 		return a.attrs, true
 	case "tags":

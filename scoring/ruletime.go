@@ -36,10 +36,30 @@ var scoreMotions = []scoreMotion{
 	motionContinuous, // age_days: grows
 }
 
+// varTierDays is the variable index of tier.days in atoms, after the scores:
+// the days since the user entered its tier, which grows with time.
+var varTierDays = len(scoreFields)
+
+// varName names variable v (a score index or varTierDays) as rules write it.
+func varName(v int) string {
+	if v == varTierDays {
+		return "tier.days"
+	}
+	return "scores." + scoreFields[v]
+}
+
+// motion returns how variable v moves with time alone.
+func motion(v int) scoreMotion {
+	if v == varTierDays {
+		return motionContinuous
+	}
+	return scoreMotions[v]
+}
+
 // atom is one comparison of a score with a constant in a rule: the places
 // where a rule's truth can change with time alone.
 type atom struct {
-	score int    // index into scoreFields
+	score int    // index into scoreFields, or varTierDays
 	op    string // operators.Less, LessEquals, Greater, GreaterEquals, Equals, NotEquals, score on the left
 	c     float64
 }
@@ -107,10 +127,10 @@ func (c *modelChecker) timing(checked *cel.Ast, offs []int, text string) (*cel.A
 					if side == 1 {
 						op = flipped[fn]
 					}
-					if scoreMotions[score] == motionContinuous && (op == operators.Equals || op == operators.NotEquals) {
+					if motion(score) == motionContinuous && (op == operators.Equals || op == operators.NotEquals) {
 						c.fail(c.ruleRangeText(text, offs, a.SourceInfo().GetStartLocation(e.ID())),
-							fmt.Sprintf("scores.%s changes continuously with time: compare it with <, <=, > or >=, not %s",
-								scoreFields[score], operatorName(fn)))
+							fmt.Sprintf("%s changes continuously with time: compare it with <, <=, > or >=, not %s",
+								varName(score), operatorName(fn)))
 						ok = false
 						return
 					}
@@ -125,10 +145,10 @@ func (c *modelChecker) timing(checked *cel.Ast, offs []int, text string) (*cel.A
 		})
 		for _, n := range reads {
 			score, _ := scoreOf(n)
-			if scoreMotions[score] == motionContinuous {
+			if motion(score) == motionContinuous {
 				c.fail(c.ruleRangeText(text, offs, a.SourceInfo().GetStartLocation(n.ID())),
-					fmt.Sprintf("scores.%s changes continuously with time: compare it directly with a constant "+
-						"(such as scores.%s >= 2.5), so that the instant the rule changes can be computed", scoreFields[score], scoreFields[score]))
+					fmt.Sprintf("%s changes continuously with time: compare it directly with a constant "+
+						"(such as %s >= 2.5), so that the instant the rule changes can be computed", varName(score), varName(score)))
 				ok = false
 				continue
 			}
@@ -142,17 +162,24 @@ func (c *modelChecker) timing(checked *cel.Ast, offs []int, text string) (*cel.A
 	return folded, t, ok
 }
 
-// scoreOf recognises scores.<field> (not has(scores.<field>)).
+// scoreOf recognises scores.<field> and tier.days (not has(…)): the
+// variables that move with time.
 func scoreOf(e ast.Expr) (int, bool) {
 	if e.Kind() != ast.SelectKind {
 		return 0, false
 	}
 	sel := e.AsSelect()
-	if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind || sel.Operand().AsIdent() != "scores" {
+	if sel.IsTestOnly() || sel.Operand().Kind() != ast.IdentKind {
 		return 0, false
 	}
-	i := slices.Index(scoreFields, sel.FieldName())
-	return i, i >= 0
+	switch sel.Operand().AsIdent() {
+	case "scores":
+		i := slices.Index(scoreFields, sel.FieldName())
+		return i, i >= 0
+	case "tier":
+		return varTierDays, sel.FieldName() == "days"
+	}
+	return 0, false
 }
 
 // constNumber recognises a numeric literal (after folding).

@@ -39,6 +39,7 @@ func TestRuleTiming(t *testing.T) {
 		{"scores.monetary_365d / scores.purchases_90d > 100.0 && scores.fraud_risk == 0.0", []atom{
 			{score("fraud_risk"), operators.Equals, 0}}, []int{score("monetary_365d"), score("purchases_90d")}},
 		{"attrs.region == 'eu'", nil, nil},
+		{"tier.name == 'whale' && tier.days >= 7 || tier.previous != ''", []atom{{varTierDays, operators.GreaterEquals, 7}}, nil},
 	} {
 		r, _, err := oneRule(tc.rule)
 		if err != nil {
@@ -58,6 +59,8 @@ func TestRuleTimingRejects(t *testing.T) {
 		{"scores.monetary_365d > 0.0 && scores.activity * 2.0 > 5.0", ".activity", "compare it directly with a constant"},
 		{"scores.churn_risk == 50.0", "==", "not =="},
 		{"scores.activity > scores.churn_risk", ".activity", "scores.activity changes continuously"},
+		{"tier.days == 3.0", "==", "tier.days changes continuously"},
+		{"tier.level == 'x'", ".level", "undefined field 'level'"},
 	} {
 		_, src, err := oneRule(tc.rule)
 		pos := at(t, "m.hcl", src, tc.marker, 0, 0)
