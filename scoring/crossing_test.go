@@ -189,26 +189,11 @@ func TestDimensionDue(t *testing.T) {
 	t.Logf("%d changes, %d never within the horizon", changes, never)
 }
 
-// The value and risk dimensions of default@v1 written as rules place users
+// The value and risk dimensions of examples/default.hcl place users
 // exactly like the Go model, and their due instants equal the Go model's
 // (valueDue, riskDue) — two independent implementations of the same tiers.
 func TestRulesMatchDefaultModel(t *testing.T) {
-	spec, err := ParseModelFile("default.hcl", []byte(`
-model "default" {
-  version = 1
-  dimension "value" {
-    tier "whale"          { when = "scores.monetary_365d >= 50000" }
-    tier "high_potential" { when = "scores.monetary_365d >= 10000" }
-    tier "long_tail"      { when = "scores.monetary_365d > 0" }
-    tier "none"           { when = "true" }
-  }
-  dimension "risk" {
-    tier "high"   { when = "scores.fraud_risk >= 85" }
-    tier "watch"  { when = "scores.fraud_risk >= 60" }
-    tier "normal" { when = "true" }
-  }
-}
-`))
+	spec, err := loadExample("default.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +209,10 @@ model "default" {
 		s := randomState(m, r, now, []int64{Day, 20 * Day, 400 * Day}[round%3])
 		for d := range spec.Dimensions {
 			p := newPlacer(&spec.Dimensions[d])
-			gd := goDim[p.dim.Name]
+			gd, ok := goDim[p.dim.Name]
+			if !ok {
+				continue // lifecycle: TestRulesMatchDefaultLifecycle
+			}
 			name := func(tier int) string {
 				if tier == NoTier {
 					return "-"
@@ -234,9 +222,14 @@ model "default" {
 			for _, at := range []int64{now, now + r.Int64N(400*Day)} {
 				var in RuleInput
 				m.ruleInputAt(s, at, &in)
-				want := tierNames[gd][m.evaluate(s, at)[gd]]
-				if got := name(p.place(Placement{Tier: NoTier, Previous: NoTier}, at, &in)); got != want {
+				goTier := m.evaluate(s, at)[gd]
+				want := tierNames[gd][goTier]
+				placed := p.place(Placement{Tier: NoTier, Previous: NoTier}, at, &in)
+				if got := name(placed); got != want {
 					t.Fatalf("round %d %s at now+%dms: rules place %s, the Go model %s", round, p.dim.Name, at-now, got, want)
+				}
+				if got, want := p.dim.Tiers[placed].Reason, m.reasons[gd][goTier]; got != want {
+					t.Fatalf("%s %s: reason %q, the Go model's %q", p.dim.Name, name(placed), got, want)
 				}
 			}
 			cur := Placement{Tier: NoTier, Since: now, Previous: NoTier}
@@ -263,25 +256,12 @@ model "default" {
 	}
 }
 
-// default@v1's lifecycle written as rules — reactivated is read from the
+// The lifecycle of examples/default.hcl — reactivated is read from the
 // tier the user is in and for how long — produces the same transitions at
 // the same instants as the Go model over random histories with gaps long
 // enough to go silent, churn and come back, timers included.
 func TestRulesMatchDefaultLifecycle(t *testing.T) {
-	spec, err := ParseModelFile("lifecycle.hcl", []byte(`
-model "default" {
-  version = 1
-  dimension "lifecycle" {
-    tier "churned"     { when = "scores.idle_days >= 30" }
-    tier "silent"      { when = "scores.idle_days >= 7" }
-    tier "new"         { when = "scores.age_days >= 0 && scores.age_days < 7" }
-    tier "reactivated" {
-      when = "scores.idle_days >= 0 && (tier.name == 'churned' || tier.name == 'reactivated' && tier.days < 7)"
-    }
-    tier "active" { when = "scores.idle_days >= 0" }
-  }
-}
-`))
+	spec, err := loadExample("default.hcl")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,11 +269,11 @@ model "default" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newPlacer(&spec.Dimensions[0])
+	p := newPlacer(&spec.Dimensions[slices.IndexFunc(spec.Dimensions, func(d DimensionSpec) bool { return d.Name == "lifecycle" })])
 	r := rand.New(rand.NewPCG(21, 4))
 	type move struct {
-		to string
-		at int64
+		to, reason string
+		at         int64
 	}
 	total := 0
 	for round := range 300 {
@@ -310,7 +290,7 @@ model "default" {
 				var in RuleInput
 				m.ruleInputAt(s, d, &in)
 				next := p.place(cur, d, &in)
-				got = append(got, move{p.dim.Tiers[next].Name, d})
+				got = append(got, move{p.dim.Tiers[next].Name, p.dim.Tiers[next].Reason, d})
 				cur, last = Placement{Tier: next, Since: d, Previous: cur.Tier}, d
 			}
 		}
@@ -326,13 +306,13 @@ model "default" {
 			e := Event{ID: fmt.Sprint(i), User: "u", Type: typ, TS: now, Amount: 1000}
 			for _, tr := range m.Apply(s, &e, now, nil) {
 				if tr.Dimension == "lifecycle" {
-					want = append(want, move{tr.To, tr.At})
+					want = append(want, move{tr.To, tr.Reason, tr.At})
 				}
 			}
 			var in RuleInput
 			m.ruleInputAt(s, now, &in)
 			if next := p.place(cur, now, &in); next != cur.Tier {
-				got = append(got, move{p.dim.Tiers[next].Name, now})
+				got = append(got, move{p.dim.Tiers[next].Name, p.dim.Tiers[next].Reason, now})
 				cur = Placement{Tier: next, Since: now, Previous: cur.Tier}
 			}
 			last = now
@@ -341,7 +321,7 @@ model "default" {
 		advance(end)
 		for _, tr := range m.Advance(s, end, nil) {
 			if tr.Dimension == "lifecycle" {
-				want = append(want, move{tr.To, tr.At})
+				want = append(want, move{tr.To, tr.Reason, tr.At})
 			}
 		}
 		if !slices.Equal(got, want) {

@@ -57,10 +57,11 @@ func newPlacer(d *DimensionSpec) *placer {
 //     when no when holds).
 //  3. A user placed in a tier never becomes unplaced: without a candidate
 //     the user stays.
-//  4. A user stays in its tier until min_dwell has passed since it entered.
-//  5. A candidate before the user's tier in the order wins at once
-//     (entering a tier is never delayed by the exit rule of the tier left).
-//  6. A candidate after it wins only when the tier's exit rule holds, or,
+//  4. A candidate before the user's tier in the order wins at once:
+//     entering a tier is never delayed by the tier left (its dwell or its
+//     exit rule).
+//  5. A candidate after it wins only once min_dwell has passed since the
+//     user entered its tier, and only when the tier's exit rule holds, or,
 //     for a tier without one, when its own when no longer holds (which is
 //     why the candidate comes after it).
 func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
@@ -89,12 +90,12 @@ func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
 	case cand == NoTier, cand == cur.Tier:
 		return cur.Tier
 	}
+	if cand < cur.Tier {
+		return cand
+	}
 	t := &p.dim.Tiers[cur.Tier]
 	if t.MinDwell > 0 && now-cur.Since < t.MinDwell {
 		return cur.Tier
-	}
-	if cand < cur.Tier {
-		return cand
 	}
 	if t.Exit != nil {
 		if leave, _ := t.Exit.eval(p.act); !leave {

@@ -91,18 +91,19 @@ func TestPlaceHysteresis(t *testing.T) {
 			t.Fatalf("day %d: %s, want whale (between the thresholds): %v", i, tier, tiers)
 		}
 	}
-	// Below 45 000 the user leaves for high_potential, whose 7-day dwell
-	// then holds it even at 50 000.
-	if got := tiers[61:]; !slices.Equal(got, []string{"high_potential", "high_potential", "high_potential", "high_potential"}) {
+	// Below 45 000 the user leaves for high_potential and stays there until
+	// 50 000 again (the dwell of high_potential never delays entering whale).
+	if got := tiers[61:]; !slices.Equal(got, []string{"high_potential", "high_potential", "high_potential", "whale"}) {
 		t.Errorf("after the exit: %v", got)
 	}
-	if moves != 1 {
-		t.Errorf("%d moves, want 1 (leave whale once): %v", moves, tiers)
+	if moves != 2 {
+		t.Errorf("%d moves, want 2 (leave whale once, enter it again at 50 000): %v", moves, tiers)
 	}
 }
 
 // A tier with min_dwell holds the user until the dwell has passed, even
-// when its rule no longer holds; a higher tier is blocked too.
+// when its rule no longer holds; a tier earlier in the order is entered at
+// once.
 func TestPlaceMinDwell(t *testing.T) {
 	p := placers(t)["value"]
 	tiers, _ := walk(p, money(20_000, 500, 500, 500, 500, 500, 500, 500, 500))
@@ -111,9 +112,9 @@ func TestPlaceMinDwell(t *testing.T) {
 	if !slices.Equal(tiers, want) {
 		t.Errorf("tiers %v, want %v (7 days of dwell from day 0)", tiers, want)
 	}
-	tiers, _ = walk(p, money(20_000, 60_000, 60_000, 60_000, 60_000, 60_000, 60_000, 60_000))
-	if tiers[6] != "high_potential" || tiers[7] != "whale" {
-		t.Errorf("tiers %v: whale must wait for the dwell (day 7)", tiers)
+	tiers, _ = walk(p, money(20_000, 60_000, 500))
+	if !slices.Equal(tiers, []string{"high_potential", "whale", "long_tail"}) {
+		t.Errorf("tiers %v: whale is entered at once, and left without dwell", tiers)
 	}
 }
 
