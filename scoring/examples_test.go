@@ -2,9 +2,11 @@ package scoring
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -185,4 +187,73 @@ func TestExampleCouponAbuse(t *testing.T) {
 		t.Errorf("a tagged user with one coupon: %v, want review and nothing else", tagged)
 	}
 	t.Logf("%v", got)
+}
+
+// benchPlacement measures placing one user in every dimension of a model
+// (what each applied event costs in rule evaluation) and, separately, the
+// next due instant of every dimension (what setting the user's timer costs).
+func benchPlacement(b *testing.B, spec *ModelSpec) {
+	m, err := NewModel(spec.Params)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	const now = int64(1_790_000_000_000)
+	s := randomState(m, r, now, 60*Day)
+	var placers []*placer
+	var curs []Placement
+	var in RuleInput
+	m.ruleInputAt(s, now, &in)
+	for i := range spec.Dimensions {
+		p := newPlacer(&spec.Dimensions[i])
+		placers = append(placers, p)
+		curs = append(curs, Placement{Tier: p.place(Placement{Tier: NoTier, Previous: NoTier}, now, &in), Since: now - Day, Previous: NoTier})
+	}
+	b.Run("place", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.ruleInputAt(s, now, &in)
+			for i, p := range placers {
+				_ = p.place(curs[i], now, &in)
+			}
+		}
+	})
+	b.Run("due", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for i, p := range placers {
+				_ = m.dimensionDue(s, p, curs[i], RuleInput{}, now)
+			}
+		}
+	})
+}
+
+func BenchmarkDefaultModelFile(b *testing.B) {
+	spec, err := loadExample("default.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPlacement(b, spec)
+}
+
+// BenchmarkThirtyRules: three dimensions of ten tiers, each tier's rule two
+// or three comparisons (30 rules), thresholds spread so users sit in the
+// middle of each ladder.
+func BenchmarkThirtyRules(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("model \"thirty\" {\n  version = 1\n")
+	for d, score := range []string{"monetary_365d", "activity", "fraud_risk"} {
+		fmt.Fprintf(&sb, "  dimension \"d%d\" {\n", d)
+		for i := range 9 {
+			fmt.Fprintf(&sb, "    tier \"t%d\" { when = \"scores.%s >= %d && scores.active_days_30 >= %d || scores.purchases_90d > %d\" }\n",
+				i, score, (9-i)*[]int{5000, 2, 10}[d], 9-i, 40-i)
+		}
+		sb.WriteString("    tier \"rest\" { when = \"true\" }\n  }\n")
+	}
+	sb.WriteString("}\n")
+	spec, err := ParseModelFile("thirty.hcl", []byte(sb.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPlacement(b, spec)
 }
