@@ -193,14 +193,7 @@ func TestDimensionDue(t *testing.T) {
 // exactly like the Go model, and their due instants equal the Go model's
 // (valueDue, riskDue) — two independent implementations of the same tiers.
 func TestRulesMatchDefaultModel(t *testing.T) {
-	spec, err := loadExample("default.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewModel(spec.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, m := exampleModel(t, "default.hcl")
 	goDim := map[string]int{"value": dimValue, "risk": dimRisk}
 	r := rand.New(rand.NewPCG(9, 1))
 	const now = int64(1_790_000_000_000)
@@ -261,14 +254,7 @@ func TestRulesMatchDefaultModel(t *testing.T) {
 // the same instants as the Go model over random histories with gaps long
 // enough to go silent, churn and come back, timers included.
 func TestRulesMatchDefaultLifecycle(t *testing.T) {
-	spec, err := loadExample("default.hcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := NewModel(spec.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec, m := exampleModel(t, "default.hcl")
 	p := newPlacer(&spec.Dimensions[slices.IndexFunc(spec.Dimensions, func(d DimensionSpec) bool { return d.Name == "lifecycle" })])
 	r := rand.New(rand.NewPCG(21, 4))
 	type move struct {

@@ -20,6 +20,21 @@ func loadExample(name string) (*ModelSpec, error) {
 	return ParseModelFile(path, src)
 }
 
+// exampleModel loads an example model file and the Model of its score
+// parameters.
+func exampleModel(t testing.TB, name string) (*ModelSpec, *Model) {
+	t.Helper()
+	spec, err := loadExample(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewModel(spec.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, m
+}
+
 // Every example model file loads.
 func TestExamplesLoad(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join("..", "examples", "*.hcl"))
