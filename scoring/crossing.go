@@ -29,32 +29,39 @@ func (m *Model) ruleInputAt(s *State, t int64, in *RuleInput) {
 	}
 }
 
-// scoreAt returns score (an index into scoreFields) of s at t.
+// scoreAt returns score (an index into scoreFields) of s at t, computing
+// that score alone.
 func (m *Model) scoreAt(s *State, score int, t int64) float64 {
-	var in RuleInput
-	m.ruleInputAt(s, t, &in)
-	sc := &in.Scores
 	switch score {
 	case 0:
-		return sc.Activity
+		return m.activityAt(s, t)
 	case 1:
-		return float64(sc.ActiveDays7)
+		short, _ := m.activeDaysAt(s, t)
+		return float64(short)
 	case 2:
-		return float64(sc.ActiveDays30)
+		_, long := m.activeDaysAt(s, t)
+		return float64(long)
 	case 3:
-		return sc.Monetary365d
+		return float64(m.monetaryAt(s, t)) / 1000
 	case 4:
-		return float64(sc.Purchases90d)
+		return float64(m.purchasesAt(s, t))
 	case 5:
-		return sc.RecencyDays
+		return recencyAt(s, t)
 	case 6:
-		return sc.ChurnRisk
+		short, long := m.activeDaysAt(s, t)
+		return m.churnAt(s, t, short, long)
 	case 7:
-		return sc.FraudRisk
+		return m.fraudAt(s, t)
 	case 8:
-		return in.IdleDays
+		if s.flags&flagSeen == 0 {
+			return -1
+		}
+		return float64(max(t-s.lastSeen, 0)) / float64(Day)
 	}
-	return in.AgeDays
+	if s.flags&flagSeen == 0 {
+		return -1
+	}
+	return float64(max(t-s.firstSeen, 0)) / float64(Day)
 }
 
 // breakpoints appends to buf, ascending and without repeats, the instants

@@ -2,11 +2,13 @@ package scoring
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/google/cel-go/common/operators"
+	"github.com/google/cel-go/common/types"
 )
 
 // randomState applies a random history of events over the last `span` ms
@@ -319,4 +321,32 @@ func TestRulesMatchDefaultLifecycle(t *testing.T) {
 		t.Errorf("only %d transitions compared", total)
 	}
 	t.Logf("%d lifecycle transitions compared", total)
+}
+
+// scoreAt, which computes one score alone, returns exactly what placement
+// reads (ruleInputAt through scoresAt) for every score.
+func TestScoreAtMatchesRuleInput(t *testing.T) {
+	m, err := NewModel(DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 8))
+	const now = int64(1_790_000_000_000)
+	for round := range 300 {
+		s := randomState(m, r, now, []int64{Day, 20 * Day, 400 * Day}[round%3])
+		if round%10 == 0 {
+			s = new(State) // never seen
+		}
+		at := now + r.Int64N(500*Day)
+		var in RuleInput
+		m.ruleInputAt(s, at, &in)
+		a := newRuleActivation()
+		a.set(&in)
+		for score := range scoreFields {
+			want := float64(a.scores.vals[score].(types.Double))
+			if got := m.scoreAt(s, score, at); math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("round %d %s: scoreAt %v, placement reads %v", round, scoreFields[score], got, want)
+			}
+		}
+	}
 }
