@@ -64,11 +64,13 @@ func (m *Model) scoreAt(s *State, score int, t int64) float64 {
 	return float64(max(t-s.firstSeen, 0)) / float64(Day)
 }
 
-// breakpoints appends to buf, ascending and without repeats, the instants
-// after `after` at which score can jump: where a step score changes, and
-// where churn_risk's idle slope meets an active day leaving a window.
-func (m *Model) breakpoints(s *State, score int, after int64, buf []int64) []int64 {
-	buf = buf[:0]
+// breakpoints returns, ascending and without repeats, the instants after
+// `after` at which score can jump: where a step score changes, and where
+// churn_risk's idle slope meets an active day leaving a window. The result
+// lives in *scratch (reused: valid until the next call with it).
+func (m *Model) breakpoints(s *State, score int, after int64, scratch *[]int64) []int64 {
+	buf := (*scratch)[:0]
+	defer func() { *scratch = buf }()
 	if score == varTierDays {
 		return buf
 	}
@@ -143,12 +145,12 @@ func (m *Model) varAt(s *State, v int, cur Placement, t int64) float64 {
 // nextFlip returns the first instant t > after (after ≥ the state's
 // evaluation time) at which the atom's truth differs from its truth at
 // after, for a user placed at cur, or 0 if it never does before MaxTime.
-func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, buf []int64) int64 {
+func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *[]int64) int64 {
 	at := func(t int64) bool { return holds(a.op, m.varAt(s, a.score, cur, t), a.c) }
 	was := at(after)
 	continuous := motion(a.score) == motionContinuous
 	lo := after // the atom holds `was` on (segment start, lo]
-	for _, b := range append(m.breakpoints(s, a.score, after, buf), MaxTime+1) {
+	for _, b := range append(m.breakpoints(s, a.score, after, scratch), MaxTime+1) {
 		end := min(b-1, MaxTime) // last instant of the segment (lo, b)
 		if continuous && end > lo && at(end) != was {
 			// Monotone inside the segment: the flip is in (lo, end].
@@ -176,7 +178,7 @@ func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, buf []int
 // ruleNextChange returns the earliest instant after `after` at which rule
 // r's truth can change with time alone: the first flip of any of its atoms,
 // or the next breakpoint of a step score it reads in another way; 0: never.
-func (m *Model) ruleNextChange(s *State, r *Rule, cur Placement, after int64, buf []int64) int64 {
+func (m *Model) ruleNextChange(s *State, r *Rule, cur Placement, after int64, scratch *[]int64) int64 {
 	next := int64(0)
 	earlier := func(t int64) {
 		if t != 0 && (next == 0 || t < next) {
@@ -184,10 +186,10 @@ func (m *Model) ruleNextChange(s *State, r *Rule, cur Placement, after int64, bu
 		}
 	}
 	for _, a := range r.timing.atoms {
-		earlier(m.nextFlip(s, a, cur, after, buf))
+		earlier(m.nextFlip(s, a, cur, after, scratch))
 	}
 	for _, score := range r.timing.steps {
-		if bp := m.breakpoints(s, score, after, buf); len(bp) > 0 {
+		if bp := m.breakpoints(s, score, after, scratch); len(bp) > 0 {
 			earlier(bp[0])
 		}
 	}
@@ -207,7 +209,7 @@ const maxDueSteps = 32
 // every tier reachable from cur, cur's exit rule — and the end of cur's
 // dwell; the placement is evaluated at each in turn until it changes.
 func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, after int64) int64 {
-	var buf []int64
+	buf := &p.scratch
 	t := after
 	for range maxDueSteps {
 		next := int64(0)

@@ -59,7 +59,7 @@ func TestNextFlip(t *testing.T) {
 			a := atom{score: score, op: op, c: c}
 			at := func(t int64) bool { return holds(op, m.scoreAt(s, score, t), c) }
 			was := at(now)
-			got := m.nextFlip(s, a, Placement{Tier: NoTier, Previous: NoTier}, now, buf)
+			got := m.nextFlip(s, a, Placement{Tier: NoTier, Previous: NoTier}, now, &buf)
 			end := now + horizon
 			if got != 0 {
 				end = got - 1
@@ -71,7 +71,7 @@ func TestNextFlip(t *testing.T) {
 				never++
 			}
 			samples := []int64{end}
-			for _, b := range m.breakpoints(s, score, now, nil) {
+			for _, b := range m.breakpoints(s, score, now, new([]int64)) {
 				samples = append(samples, b-1, b)
 			}
 			for range 300 {
@@ -171,7 +171,7 @@ func TestDimensionDue(t *testing.T) {
 			}
 			samples := []int64{end, cur.Since + 10*Day - 1, cur.Since + 7*Day - 1}
 			for score := range scoreFields {
-				for _, b := range m.breakpoints(s, score, now, nil) {
+				for _, b := range m.breakpoints(s, score, now, new([]int64)) {
 					samples = append(samples, b-1, b)
 				}
 			}

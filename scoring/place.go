@@ -28,6 +28,7 @@ type placer struct {
 	act *ruleActivation
 	// allowed[from][to]: the move is in the dimension's moves (nil: all allowed).
 	allowed [][]bool
+	scratch []int64 // breakpoints, reused by dimensionDue
 }
 
 func newPlacer(d *DimensionSpec) *placer {
