@@ -38,7 +38,10 @@ var (
 //	money:        n uvarint, n × (day: first varint / then gap uvarint > 0,
 //	              purchase uvarint, refund uvarint, purchases uvarint),
 //	coupons:      n uvarint, first ts varint, n−1 × gap uvarint (≥ 0),
-//	minutes:      n uvarint, n × (minute: first varint / then gap uvarint > 0, count uvarint > 0).
+//	minutes:      n uvarint, n × (minute: first varint / then gap uvarint > 0, count uvarint > 0),
+//	[places]      under a RuleModel only: placesTag byte, n uvarint (≤ 64),
+//	              n × (tier uvarint, previous uvarint (both 0 = none, else index+1),
+//	              since varint, seq uvarint).
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateVersion, s.flags)
 	b = binary.AppendUvarint(b, s.events)
@@ -87,8 +90,24 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		}
 		b = binary.AppendUvarint(b, uint64(mb.count))
 	}
+	if len(s.places) > 0 {
+		b = append(b, placesTag)
+		b = binary.AppendUvarint(b, uint64(len(s.places)))
+		for _, p := range s.places {
+			b = binary.AppendUvarint(b, uint64(p.tier+1))
+			b = binary.AppendUvarint(b, uint64(p.previous+1))
+			b = binary.AppendVarint(b, p.since)
+			b = binary.AppendUvarint(b, p.seq)
+		}
+	}
 	return b, nil
 }
+
+// placesTag starts the placements section of a RuleModel state.
+const placesTag byte = 'P'
+
+// maxRuleTiers bounds a tier index in a decoded placement.
+const maxRuleTiers = 1 << 16
 
 func appendSorted(b []byte, i int, v int64, xs []int64) []byte {
 	if i == 0 {
@@ -283,6 +302,24 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		}
 		mb.count = uint32(c)
 		s.minutes = append(s.minutes, mb)
+	}
+	if r.err == nil && len(r.b) != 0 && r.b[0] == placesTag {
+		r.b = r.b[1:]
+		n := r.count("places", maxRuleDims)
+		if r.err == nil && n == 0 {
+			r.fail("empty places section")
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			tier, prev := r.uvarint("place tier"), r.uvarint("place previous")
+			if r.err == nil && (tier > maxRuleTiers || prev > maxRuleTiers) {
+				r.fail("place %d: tier %d, previous %d out of range", i, tier, prev)
+			}
+			p := placeState{tier: int(tier) - 1, previous: int(prev) - 1, since: r.varint("place since"), seq: r.uvarint("place seq")}
+			if r.err == nil && (p.since < 0 || p.since > MaxTime) {
+				r.fail("place %d: since %d outside [0, %d]", i, p.since, MaxTime)
+			}
+			s.places = append(s.places, p)
+		}
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("%d trailing bytes", len(r.b))

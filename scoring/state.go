@@ -85,6 +85,10 @@ type State struct {
 	coupons    []int64       // newest coupon timestamps, ascending
 	minutes    []minuteBucket
 
+	// places are the user's placements under a RuleModel, one per
+	// dimension; empty under Model (whose tiers are tier and seq).
+	places []placeState
+
 	// Caches: pure functions of the fields above (and the Model), not
 	// encoded, so they change nothing a replica or a stored state can see.
 	//   - net is Σ purchase − refund over money, kept by every change of
@@ -108,6 +112,7 @@ func (s *State) Reset() {
 		money:      s.money[:0],
 		coupons:    s.coupons[:0],
 		minutes:    s.minutes[:0],
+		places:     s.places[:0],
 	}
 }
 
@@ -115,6 +120,12 @@ func (s *State) Reset() {
 // Model.Dimensions): 0 when the user has no tier there yet, else 1 + the
 // index of the tier in Dimension.Tiers. Out-of-range dims return 0.
 func (s *State) Tier(dim int) int {
+	if len(s.places) > 0 {
+		if dim < 0 || dim >= len(s.places) {
+			return 0
+		}
+		return s.places[dim].tier + 1
+	}
 	if dim < 0 || dim >= numDims {
 		return 0
 	}
