@@ -148,6 +148,9 @@ func (m *Model) varAt(s *State, v int, cur Placement, t int64) float64 {
 func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *[]int64) int64 {
 	at := func(t int64) bool { return holds(a.op, m.varAt(s, a.score, cur, t), a.c) }
 	was := at(after)
+	if flip, ok := m.stepFlip(s, a, was, after); ok {
+		return flip
+	}
 	continuous := motion(a.score) == motionContinuous
 	lo := after // the atom holds `was` on (segment start, lo]
 	for _, b := range append(m.breakpoints(s, a.score, after, scratch), MaxTime+1) {
@@ -243,4 +246,51 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 		t = next
 	}
 	return t
+}
+
+// stepFlip finds the flip of an atom over a window count or sum in one pass
+// over the buckets, each value kept by subtraction as buckets leave the
+// window (exact integer arithmetic, so the values are those scoreAt
+// computes); ok is false for scores it does not handle.
+func (m *Model) stepFlip(s *State, a atom, was bool, after int64) (flip int64, ok bool) {
+	switch a.score {
+	case 1, 2: // active_days_7, active_days_30: each day leaves at (d + N)·Day
+		n := m.activeShort
+		if a.score == 2 {
+			n = m.activeLong
+		}
+		for i, d := range s.activeDays {
+			exit := (d + n) * Day
+			if exit > after && holds(a.op, float64(len(s.activeDays)-i-1), a.c) != was {
+				return exit, true
+			}
+		}
+		return 0, true
+	case 3: // monetary_365d: at bucket i's exit the buckets up to i are out
+		rest := s.net
+		for i := range s.money {
+			b := &s.money[i]
+			rest -= b.purchase - b.refund
+			exit := (b.day + m.monetaryDays) * Day
+			if exit > after && holds(a.op, float64(rest)/1000, a.c) != was {
+				return exit, true
+			}
+		}
+		return 0, true
+	case 4: // purchases_90d
+		total := 0
+		for i := range s.money {
+			total += int(s.money[i].purchases)
+		}
+		for i := range s.money {
+			b := &s.money[i]
+			total -= int(b.purchases)
+			exit := (b.day + m.purchaseDays) * Day
+			if b.purchases > 0 && exit > after && holds(a.op, float64(total), a.c) != was {
+				return exit, true
+			}
+		}
+		return 0, true
+	}
+	return 0, false
 }
