@@ -60,6 +60,16 @@ type Config struct {
 	// by further ticks at once. Default 10 000.
 	MaxTimersPerTick int
 	TrimInterval     time.Duration // least time between outbox trims; default 100ms
+	// SweepBatch is how many users one sweep step moves to a new model plan
+	// (one Raft entry); SweepInterval the least time between steps, which
+	// bounds the rate of a promotion's transitions: at most SweepBatch per
+	// SweepInterval per shard, besides the users events touch. Defaults
+	// 1000 and 100ms.
+	SweepBatch    int
+	SweepInterval time.Duration
+	// History is how many recent transitions each user keeps for explain;
+	// 0 keeps none. Default 10.
+	History int
 
 	ProposeTimeout time.Duration // Raft Apply enqueue timeout; default 10s
 	// PublishAckTimeout bounds the wait for JetStream's acknowledgement of an
@@ -93,6 +103,7 @@ func DefaultConfig() Config {
 		ReconcileInterval: 500 * time.Millisecond,
 		MaxBatch:          1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
+		SweepBatch: 1000, SweepInterval: 100 * time.Millisecond, History: 10,
 		ProposeTimeout: 10 * time.Second, PublishAckTimeout: 10 * time.Second, ElectionTimeout: time.Second,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
 		DedupeWindow: 7 * 24 * time.Hour, EventsMaxAge: 7 * 24 * time.Hour,
@@ -108,7 +119,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"tick interval", c.TickInterval}, {"trim interval", c.TrimInterval},
+		{"tick interval", c.TickInterval}, {"trim interval", c.TrimInterval}, {"sweep interval", c.SweepInterval},
 		{"propose timeout", c.ProposeTimeout}, {"publish ack timeout", c.PublishAckTimeout},
 		{"election timeout", c.ElectionTimeout},
 		{"snapshot interval", c.SnapshotInterval}, {"dedupe window", c.DedupeWindow},
@@ -130,6 +141,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("cluster: max batch bytes %d: want ≥ 65536", c.MaxBatchBytes)
 	case c.MaxTimersPerTick < 1:
 		return fmt.Errorf("cluster: max timers per tick %d: want ≥ 1", c.MaxTimersPerTick)
+	case c.SweepBatch < 1 || c.SweepBatch > 100_000:
+		return fmt.Errorf("cluster: sweep batch %d: want 1..100000", c.SweepBatch)
+	case c.History < 0 || c.History > 1000:
+		return fmt.Errorf("cluster: history %d: want 0..1000", c.History)
 	case c.MaxInflight < 1:
 		return fmt.Errorf("cluster: max inflight %d: want ≥ 1", c.MaxInflight)
 	case c.SnapshotThreshold < 1:

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	"github.com/strata-io/strata/scoring"
@@ -17,6 +18,8 @@ import (
 //	event:  uvarint seq · varint stored(ms) · str id · str user · str type · varint ts · varint amount · str props
 //	tick:   uvarint limit
 //	trim:   uvarint upTo
+//	model:  str plan (JSON ModelPlan)
+//	sweep:  uvarint limit
 //
 // str is uvarint length + bytes.
 
@@ -28,6 +31,8 @@ const (
 	kindIngest commandKind = 1 // a batch of validated events from the partition
 	kindTick   commandKind = 2 // fire every timer due ≤ now
 	kindTrim   commandKind = 3 // forget outbox records ≤ upTo (published)
+	kindModel  commandKind = 4 // follow the cluster's model plan
+	kindSweep  commandKind = 5 // move the next users to the shard's models
 )
 
 func (k commandKind) String() string {
@@ -38,6 +43,10 @@ func (k commandKind) String() string {
 		return "tick"
 	case kindTrim:
 		return "trim"
+	case kindModel:
+		return "model"
+	case kindSweep:
+		return "sweep"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
@@ -56,8 +65,9 @@ type command struct {
 	PrevSeq uint64 // ingest: the cursor the leader read this batch after
 	LastSeq uint64 // ingest: the cursor after this entry (covers dead-lettered messages too)
 	Events  []ingested
-	UpTo    uint64 // trim
-	Limit   uint64 // tick: most timers fired and dedupe entries expired (0: no limit)
+	UpTo    uint64     // trim
+	Limit   uint64     // tick: most timers fired and dedupe entries expired (0: no limit); sweep: most users
+	Plan    *ModelPlan // model
 }
 
 const (
@@ -105,6 +115,24 @@ func appendTrim(b []byte, now int64, upTo uint64) []byte {
 	b = append(b, commandVersion, byte(kindTrim))
 	b = binary.AppendVarint(b, now)
 	return binary.AppendUvarint(b, upTo)
+}
+
+// appendModel encodes a model entry carrying the cluster's plan.
+func appendModel(b []byte, now int64, plan *ModelPlan) ([]byte, error) {
+	js, err := json.Marshal(plan)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, commandVersion, byte(kindModel))
+	b = binary.AppendVarint(b, now)
+	return appendString(b, string(js)), nil
+}
+
+// appendSweep encodes a sweep step of at most limit users.
+func appendSweep(b []byte, now int64, limit uint64) []byte {
+	b = append(b, commandVersion, byte(kindSweep))
+	b = binary.AppendVarint(b, now)
+	return binary.AppendUvarint(b, limit)
 }
 
 // decoder reads one entry; the first error sticks.
@@ -201,6 +229,17 @@ func decodeCommand(data []byte) (command, error) {
 		c.Limit = d.uvarint("limit")
 	case kindTrim:
 		c.UpTo = d.uvarint("up to")
+	case kindModel:
+		js := d.bytes("plan")
+		if d.err == nil {
+			var p ModelPlan
+			if err := json.Unmarshal(js, &p); err != nil {
+				return command{}, fmt.Errorf("%w: model plan: %v", ErrBadCommand, err)
+			}
+			c.Plan = &p
+		}
+	case kindSweep:
+		c.Limit = d.uvarint("limit")
 	default:
 		return c, fmt.Errorf("%w: unknown kind %d", ErrBadCommand, data[1])
 	}

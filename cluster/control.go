@@ -42,12 +42,15 @@ type ControlState struct {
 	Replicas  int                  `json:"replicas"`
 	Nodes     map[string]*NodeInfo `json:"nodes"`
 	Placement [][]string           `json:"placement"`
+	// Models is the intended tier models (see ModelPlan).
+	Models ModelPlan `json:"models"`
 }
 
 // clone returns a deep copy.
 func (s *ControlState) clone() *ControlState {
 	c := &ControlState{Version: s.Version, Shards: s.Shards, Replicas: s.Replicas,
-		Nodes: make(map[string]*NodeInfo, len(s.Nodes)), Placement: make([][]string, len(s.Placement))}
+		Nodes: make(map[string]*NodeInfo, len(s.Nodes)), Placement: make([][]string, len(s.Placement)),
+		Models: s.Models.clone()}
 	for id, n := range s.Nodes {
 		cp := *n
 		c.Nodes[id] = &cp
@@ -78,15 +81,16 @@ func (s *ControlState) Holds(node string, shard int) bool {
 
 // controlCmd is one control log entry (JSON; small and rare).
 type controlCmd struct {
-	Op        string     `json:"op"`                  // init, join, addr, status, place
-	Base      uint64     `json:"base,omitempty"`      // place: state version it was planned on
-	Shards    int        `json:"shards,omitempty"`    // init
-	Replicas  int        `json:"replicas,omitempty"`  // init
-	Node      *NodeInfo  `json:"node,omitempty"`      // init, node
-	Shard     int        `json:"shard,omitempty"`     // place
-	Nodes     []string   `json:"nodes,omitempty"`     // place
-	Placement [][]string `json:"placement,omitempty"` // init
-	From      string     `json:"from,omitempty"`      // status: the status it must have now
+	Op        string       `json:"op"`                  // init, join, addr, status, place, model
+	Base      uint64       `json:"base,omitempty"`      // place: state version it was planned on
+	Shards    int          `json:"shards,omitempty"`    // init
+	Replicas  int          `json:"replicas,omitempty"`  // init
+	Node      *NodeInfo    `json:"node,omitempty"`      // init, node
+	Shard     int          `json:"shard,omitempty"`     // place
+	Nodes     []string     `json:"nodes,omitempty"`     // place
+	Placement [][]string   `json:"placement,omitempty"` // init
+	From      string       `json:"from,omitempty"`      // status: the status it must have now
+	Model     *ModelChange `json:"model,omitempty"`     // model
 }
 
 // errStalePlan is the response to a place command planned on an old state.
@@ -222,6 +226,11 @@ func (s *ControlState) apply(c *controlCmd) error {
 			}
 		}
 		s.Placement[c.Shard] = slices.Clone(c.Nodes)
+	case "model":
+		if c.Model == nil {
+			return errors.New("cluster: model op without a change")
+		}
+		return s.Models.apply(c.Model)
 	default:
 		return fmt.Errorf("cluster: unknown control op %q", c.Op)
 	}

@@ -21,11 +21,13 @@ import (
 type fsmConfig struct {
 	Shard        uint16
 	DB           *storage.DB
-	Model        *scoring.Model
+	Model        *scoring.Model // the built-in model (generation 0)
 	Actors       actor.Config
 	DedupeWindow time.Duration // how long an applied event ID is remembered per user
-	Metrics      *Metrics
-	Logger       hclog.Logger
+	// History is how many recent transitions are kept per user (0: none).
+	History uint64
+	Metrics *Metrics
+	Logger  hclog.Logger
 	// OnCommit is called on the apply goroutine after each Pebble commit with the
 	// new meta; it must not block.
 	OnCommit func(storage.Meta)
@@ -39,12 +41,19 @@ type fsmConfig struct {
 type FSM struct {
 	cfg   fsmConfig
 	store *storage.Shard
-	host  *actor.Host[scoring.State]
-	dims  []scoring.Dimension
-	dimOf map[string]int   // dimension name → index
-	tier  []map[string]int // per dimension: tier name → index
-	base  []int            // per dimension: offset into Meta.Counts
-	shard string           // label
+	host  *actor.Host[userState]
+	shard string // label
+
+	// The shard's models (fsm_models.go), owned by the apply goroutine.
+	rec           shardModels
+	models        map[uint64]Model // by generation
+	active        Model
+	activeDims    []scoring.Dimension
+	candidate     Model // nil: no shadow
+	candidateDims []scoring.Dimension
+	counts        map[countKey]int64
+	countsDirty   bool
+	loadBuf       []byte // the user loader's value buffer
 
 	// Owned by the apply goroutine.
 	meta  storage.Meta
@@ -67,7 +76,13 @@ type FSM struct {
 
 	mu struct {
 		sync.Mutex
-		meta storage.Meta
+		meta     storage.Meta
+		counts   map[countKey]int64
+		active   Model
+		dims     []scoring.Dimension
+		models   map[uint64]Model
+		view     ShardModels   // without counts
+		modelsCh chan struct{} // closed when view changes
 		// The last Raft configuration entry applied (so committed), as seen
 		// since this process started (0: none seen yet).
 		cfgIndex uint64
@@ -89,15 +104,34 @@ var (
 	_ raft.BatchingFSM = (*FSM)(nil)
 )
 
-type stateLoader struct{ store *storage.Shard }
+// userLoader loads a user's states for the actors: its state and, while a
+// shadow model runs or a sweep may find shadow states to drop, its shadow
+// state.
+type userLoader struct{ f *FSM }
 
-func (l stateLoader) Load(user string, s *scoring.State) (bool, error) {
-	b, found, err := l.store.User(user, nil)
+func (l userLoader) Load(user string, u *userState) (bool, error) {
+	f := l.f
+	b, found, err := f.store.User(user, f.loadBuf[:0])
+	f.loadBuf = b
 	if err != nil || !found {
+		if err == nil {
+			f.newUser(u)
+		}
 		return false, err
 	}
-	if err := s.UnmarshalBinary(b); err != nil {
+	if u.gen, err = decodeEnvelope(b, u, &u.s); err != nil {
 		return false, fmt.Errorf("cluster: user %q: %w", user, err)
+	}
+	if f.rec.Candidate == 0 && !f.rec.Sweeping {
+		return true, nil
+	}
+	b, found, err = f.store.Shadow(user, f.loadBuf[:0])
+	f.loadBuf = b
+	if err != nil || !found {
+		return true, err
+	}
+	if u.shadowGen, err = decodeEnvelope(b, nil, &u.shadow); err != nil {
+		return false, fmt.Errorf("cluster: shadow of user %q: %w", user, err)
 	}
 	return true, nil
 }
@@ -106,26 +140,13 @@ func newFSM(cfg fsmConfig) (*FSM, error) {
 	f := &FSM{cfg: cfg, store: cfg.DB.Shard(cfg.Shard), seen: map[string]struct{}{}, isChanged: map[string]struct{}{}, shard: strconv.Itoa(int(cfg.Shard))}
 	actors := cfg.Actors
 	actors.Workers = 1 // handlers write the shard's one Pebble batch and meta
-	host, err := actor.NewHost[scoring.State](actors, stateLoader{f.store},
-		func() *scoring.State { return new(scoring.State) }, (*scoring.State).Reset)
+	host, err := actor.NewHost[userState](actors, userLoader{f},
+		func() *userState { return new(userState) }, (*userState).reset)
 	if err != nil {
 		return nil, err
 	}
 	f.host = host
-	f.dims = cfg.Model.Dimensions()
-	f.dimOf = map[string]int{}
-	n := 0
-	for i, d := range f.dims {
-		f.dimOf[d.Name] = i
-		m := map[string]int{}
-		for j, t := range d.Tiers {
-			m[t] = j
-		}
-		f.tier = append(f.tier, m)
-		f.base = append(f.base, n)
-		n += len(d.Tiers)
-	}
-	if err := f.load(n); err != nil {
+	if err := f.load(); err != nil {
 		return nil, err
 	}
 	f.store.Track()
@@ -139,28 +160,29 @@ func newFSM(cfg fsmConfig) (*FSM, error) {
 // entry applied: index u64 | raft.EncodeConfiguration.
 var configKey = []byte("strata.committed_configuration")
 
-// load reads meta from Pebble (start and after a restore).
-func (f *FSM) load(counts int) error {
+// load reads meta and the model record from Pebble (start and after a
+// restore).
+func (f *FSM) load() error {
 	m, err := f.store.Meta()
 	if err != nil {
 		return fmt.Errorf("cluster: shard %d meta: %w", f.cfg.Shard, err)
 	}
-	if len(m.Counts) != counts {
-		c := make([]int64, counts)
-		copy(c, m.Counts)
-		m.Counts = c
-	}
 	if m.OutboxNext == 0 {
 		m.OutboxNext = 1
 	}
+	if err := f.loadModels(m.Counts); err != nil {
+		return err
+	}
+	m.Counts = nil // the counts live in the model record
 	f.meta = m
 	f.publishMeta()
+	f.publishCounts()
+	f.publishModels()
 	return nil
 }
 
 func (f *FSM) publishMeta() {
 	m := f.meta
-	m.Counts = append([]int64(nil), f.meta.Counts...)
 	f.mu.Lock()
 	f.mu.meta = m
 	f.mu.Unlock()
@@ -173,9 +195,7 @@ func (f *FSM) publishMeta() {
 func (f *FSM) Meta() storage.Meta {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m := f.mu.meta
-	m.Counts = append([]int64(nil), m.Counts...)
-	return m
+	return f.mu.meta
 }
 
 // fatal stops the node: a replica that cannot write its state must not diverge.
@@ -235,6 +255,10 @@ func (f *FSM) applyCommand(l *raft.Log) error {
 			f.writeBatch().TrimOutbox(cmd.UpTo)
 			f.meta.OutboxTrimmed = cmd.UpTo
 		}
+	case kindModel:
+		return f.applyModel(cmd.Plan)
+	case kindSweep:
+		return f.applySweep(cmd.Limit)
 	}
 	return nil
 }
@@ -257,6 +281,12 @@ func (f *FSM) commit() {
 	if err := f.writeChanged(b); err != nil {
 		f.fatal("encode state", err)
 	}
+	countsWritten := f.countsDirty
+	if countsWritten {
+		if err := f.putModels(b); err != nil {
+			f.fatal("encode model record", err)
+		}
+	}
 	b.PutMeta(f.meta)
 	if err := b.Commit(false); err != nil {
 		f.fatal("commit", err)
@@ -270,6 +300,10 @@ func (f *FSM) commit() {
 	clear(f.newRecs)
 	f.newRecs = f.newRecs[:0]
 	f.publishMeta()
+	if countsWritten {
+		f.publishCounts()
+	}
+	f.publishModels()
 	if f.cfg.OnCommit != nil {
 		f.cfg.OnCommit(f.meta)
 	}
@@ -297,7 +331,7 @@ func (f *FSM) applyIngest(cmd *command) error {
 	return nil
 }
 
-func (f *FSM) applyEvent(user string, s *scoring.State, m **ingested) error {
+func (f *FSM) applyEvent(user string, u *userState, m **ingested) error {
 	e := &(*m).Event
 	k := user + "\x00" + e.ID
 	if _, dup := f.seen[k]; dup {
@@ -307,7 +341,7 @@ func (f *FSM) applyEvent(user string, s *scoring.State, m **ingested) error {
 	// A user no event was applied to yet has no dedupe entries (they are
 	// written with its state, which is never deleted): skip the lookup, one
 	// Pebble seek per new user.
-	if s.Events() > 0 {
+	if u.s.Events() > 0 {
 		dup, err := f.store.HasEvent(user, e.ID)
 		if err != nil {
 			return err
@@ -318,39 +352,69 @@ func (f *FSM) applyEvent(user string, s *scoring.State, m **ingested) error {
 		}
 	}
 	f.seen[k] = struct{}{}
-	model := f.cfg.Model
-	oldDue := model.NextDue(s)
-	f.trans = model.Apply(s, e, f.now, f.trans[:0])
-	b := f.writeBatch()
-	b.PutEvent(user, e.ID, f.now+f.cfg.DedupeWindow.Milliseconds())
+	oldDue := f.due(u)
+	f.reconcile(user, u)
 	f.origin = (*m).Stored
+	f.countMoves(u, -1)
+	f.trans = f.active.Apply(&u.s, e, f.now, f.trans[:0])
+	if err := f.emit(user, u, f.active.Name(), f.trans, true); err != nil {
+		return err
+	}
+	if u.shadowGen != 0 {
+		f.trans = f.candidate.Apply(&u.shadow, e, f.now, f.trans[:0])
+		f.countShadow(f.trans)
+	}
+	f.countMoves(u, 1)
+	f.writeBatch().PutEvent(user, e.ID, f.now+f.cfg.DedupeWindow.Milliseconds())
 	f.cfg.Metrics.EventsApplied.Inc()
-	return f.saveUser(user, s, oldDue)
+	return f.saveUser(user, u, oldDue)
 }
 
-// changedUser is a user whose state the next commit writes. s stays valid
+// countShadow counts the shadow model's transitions (never published).
+func (f *FSM) countShadow(trans []scoring.Transition) {
+	for i := range trans {
+		t := &trans[i]
+		if t.From != "" {
+			f.count(countShadow, t.Dimension, "", t.From, -1)
+		}
+		f.count(countShadow, t.Dimension, "", t.To, 1)
+	}
+}
+
+// changedUser is a user whose state the next commit writes. u stays valid
 // until then: ApplyBatch holds every user it touches resident.
 type changedUser struct {
 	user   string
-	s      *scoring.State
+	u      *userState
 	oldDue int64 // the user's timer in Pebble before its first change
 }
 
-// saveUser records that user's state changed and appends its transitions to
-// the outbox. oldDue is the user's timer before this change. The state and
-// the timer are written once per commit (writeChanged), however many events
-// of the user the commit covers: with Zipf-distributed activity a batch of
-// 1000 events holds about 580 distinct users.
-func (f *FSM) saveUser(user string, s *scoring.State, oldDue int64) error {
-	b := f.writeBatch()
+// saveUser records that user's state changed; oldDue is the user's timer
+// before this change. The state and the timer are written once per commit
+// (writeChanged), however many events of the user the commit covers: with
+// Zipf-distributed activity a batch of 1000 events holds about 580
+// distinct users.
+func (f *FSM) saveUser(user string, u *userState, oldDue int64) error {
 	if _, ok := f.isChanged[user]; !ok {
 		f.isChanged[user] = struct{}{}
-		f.changed = append(f.changed, changedUser{user: user, s: s, oldDue: oldDue})
+		f.changed = append(f.changed, changedUser{user: user, u: u, oldDue: oldDue})
 	}
+	f.writeBatch()
+	return nil
+}
+
+// emit appends transitions of user made by the model named model to the
+// outbox and the user's history; count moves the user in the tier counts
+// and the member index too (a model change counts its moves itself).
+func (f *FSM) emit(user string, u *userState, model string, trans []scoring.Transition, count bool) error {
+	if len(trans) == 0 {
+		return nil
+	}
+	b := f.writeBatch()
 	var err error
-	for i := range f.trans {
-		t := &f.trans[i]
-		if f.buf, err = appendOutboxRecord(f.buf[:0], f.origin, user, f.cfg.Model.Name(), t); err != nil {
+	for i := range trans {
+		t := &trans[i]
+		if f.buf, err = appendOutboxRecord(f.buf[:0], f.origin, user, model, t); err != nil {
 			return err
 		}
 		b.AppendOutbox(f.meta.OutboxNext, f.buf)
@@ -359,26 +423,40 @@ func (f *FSM) saveUser(user string, s *scoring.State, oldDue int64) error {
 		}
 		f.newRecs = append(f.newRecs, append([]byte(nil), f.buf...))
 		f.meta.OutboxNext++
-		d := f.dimOf[t.Dimension]
-		if t.From != "" {
-			f.meta.Counts[f.base[d]+f.tier[d][t.From]]--
+		if f.cfg.History > 0 {
+			u.hist++
+			f.buf = appendHistoryEntry(f.buf[:0], model, t)
+			b.AddHistory(user, u.hist, f.buf, f.cfg.History)
 		}
-		f.meta.Counts[f.base[d]+f.tier[d][t.To]]++
+		if count {
+			f.moveTier(user, t.Dimension, t.From, t.To)
+		}
 		f.cfg.Metrics.Transitions.WithLabelValues(t.Dimension).Inc()
 	}
 	return nil
 }
 
-// writeChanged writes the state of every changed user and moves its timer.
+// writeChanged writes the states of every changed user and moves its timer.
 func (f *FSM) writeChanged(b *storage.Batch) error {
 	for i := range f.changed {
 		c := &f.changed[i]
+		u := c.u
 		var err error
-		if f.buf, err = c.s.AppendBinary(f.buf[:0]); err != nil {
+		if f.buf, err = appendEnvelope(f.buf[:0], u, u.gen, &u.s); err != nil {
 			return err
 		}
 		b.PutUser(c.user, f.buf)
-		if due := f.cfg.Model.NextDue(c.s); due != c.oldDue {
+		switch {
+		case u.shadowGen != 0:
+			if f.buf, err = appendEnvelope(f.buf[:0], u, u.shadowGen, &u.shadow); err != nil {
+				return err
+			}
+			b.PutShadow(c.user, f.buf)
+		case u.shadowGone:
+			b.DeleteShadow(c.user)
+		}
+		u.shadowGone = false
+		if due := f.due(u); due != c.oldDue {
 			b.SetTimer(c.user, c.oldDue, due)
 		}
 	}
@@ -419,12 +497,22 @@ var ErrTickBacklog = errors.New("cluster: tick limit reached, more is due")
 func (f *FSM) applyTick(limit uint64) error {
 	f.commit() // the timer index must include everything applied so far
 	var fired uint64
-	err := actor.FireDue(f.host, reminders{f.store, limit, &fired}, f.now, func(user string, s *scoring.State, due int64) error {
-		f.trans = f.cfg.Model.Advance(s, f.now, f.trans[:0])
+	err := actor.FireDue(f.host, reminders{f.store, limit, &fired}, f.now, func(user string, u *userState, due int64) error {
+		f.reconcile(user, u)
 		f.origin = 0
+		f.countMoves(u, -1)
+		f.trans = f.active.Advance(&u.s, f.now, f.trans[:0])
+		if err := f.emit(user, u, f.active.Name(), f.trans, true); err != nil {
+			return err
+		}
+		if u.shadowGen != 0 {
+			f.trans = f.candidate.Advance(&u.shadow, f.now, f.trans[:0])
+			f.countShadow(f.trans)
+		}
+		f.countMoves(u, 1)
 		f.cfg.Metrics.TimersFired.Inc()
 		f.cfg.Metrics.TimerLag.Observe(float64(f.now-due) / 1000)
-		return f.saveUser(user, s, due)
+		return f.saveUser(user, u, due)
 	})
 	backlog := errors.Is(err, errTickBudget)
 	if err != nil && !backlog {
@@ -480,7 +568,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	clear(f.seen)
 	f.cfg.Metrics.SnapshotRestores.Inc()
 	f.cfg.Logger.Info("restored shard from a snapshot", "shard", f.cfg.Shard)
-	return f.load(len(f.meta.Counts))
+	return f.load()
 }
 
 type fsmSnapshot struct{ snap *storage.Snapshot }
@@ -503,6 +591,7 @@ type UserView struct {
 	FirstSeen    *time.Time        `json:"first_seen"`
 	LastSeen     *time.Time        `json:"last_seen"`
 	Events       uint64            `json:"events"`
+	Model        string            `json:"model"` // the model the tiers are under
 	AsOf         time.Time         `json:"as_of"`
 	Shard        uint16            `json:"shard"`
 	AppliedIndex uint64            `json:"applied_index"`
@@ -513,6 +602,7 @@ type UserView struct {
 // User reads a user's committed state (stale-ok: as of the last commit).
 func (f *FSM) User(user string) (UserView, error) {
 	meta := f.Meta()
+	model, dims := f.activeModel()
 	b, found, err := f.store.User(user, nil)
 	if err != nil {
 		return UserView{}, err
@@ -521,15 +611,21 @@ func (f *FSM) User(user string) (UserView, error) {
 		return UserView{}, ErrUnknownUser
 	}
 	var s scoring.State
-	if err := s.UnmarshalBinary(b); err != nil {
+	gen, err := decodeEnvelope(b, nil, &s)
+	if err != nil {
 		return UserView{}, fmt.Errorf("cluster: user %q: %w", user, err)
 	}
-	v := UserView{User: user, Tiers: map[string]string{}, Events: s.Events(),
+	v := UserView{User: user, Tiers: map[string]string{}, Events: s.Events(), Model: model.Name(),
 		AsOf: time.UnixMilli(meta.Now).UTC(), Shard: f.cfg.Shard, AppliedIndex: meta.AppliedIndex}
-	v.Scores = f.cfg.Model.Scores(&s, meta.Now)
-	for i, d := range f.dims {
-		if t := s.Tier(i); t > 0 {
-			v.Tiers[d.Name] = d.Tiers[t-1]
+	if m := f.modelOf(gen); m != nil && m != model {
+		// Not moved to the active model yet (a sweep is under way): show
+		// the model it is under.
+		model, dims, v.Model = m, m.Dimensions(), m.Name()
+	}
+	v.Scores = model.Scores(&s, meta.Now)
+	for i, d := range dims {
+		if t := tierName(d, s.Tier(i)); t != "" {
+			v.Tiers[d.Name] = t
 		}
 	}
 	if ms := s.FirstSeen(); ms != 0 {
@@ -541,6 +637,21 @@ func (f *FSM) User(user string) (UserView, error) {
 		v.LastSeen = &t
 	}
 	return v, nil
+}
+
+// modelOf returns the model of generation gen, nil if the shard has none
+// (any goroutine).
+func (f *FSM) modelOf(gen uint64) Model {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.models[gen]
+}
+
+// activeModel returns the active model and its dimensions (any goroutine).
+func (f *FSM) activeModel() (Model, []scoring.Dimension) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.active, f.mu.dims
 }
 
 // StateHash hashes the shard's state without AppliedIndex and Now (see

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -169,7 +170,7 @@ func checkUsersAgainstOracle(t *testing.T, f *FSM, pool []string, o *oracle, met
 		t.Fatalf("users with state %v, oracle %v", stored, want)
 	}
 	dims := f.cfg.Model.Dimensions()
-	counts := make([]int64, len(meta.Counts))
+	counts := map[string]int64{} // dimension/tier → users
 	placed := make([]int64, len(dims))
 	for _, u := range pool {
 		v, err := f.User(u)
@@ -196,22 +197,26 @@ func checkUsersAgainstOracle(t *testing.T, f *FSM, pool []string, o *oracle, met
 			}
 			if got, ok := v.Tiers[d.Name]; ok {
 				placed[i]++
-				counts[f.base[i]+slices.Index(d.Tiers, got)]++
+				counts[d.Name+"/"+got]++
 			}
 		}
 		if want := o.model.Scores(s, meta.Now); v.Scores != want {
 			t.Errorf("user %s: scores %+v, oracle %+v", u, v.Scores, want)
 		}
 	}
-	if !slices.Equal(meta.Counts, counts) {
-		t.Errorf("meta tier counts %v, users' tiers give %v", meta.Counts, counts)
+	got := map[string]int64{}
+	sums := map[string]int64{}
+	for _, c := range f.Models().Counts {
+		if c.Kind == string(countActive) {
+			got[c.Dim+"/"+c.To] = c.N
+			sums[c.Dim] += c.N
+		}
+	}
+	if !maps.Equal(got, counts) {
+		t.Errorf("tier counts %v, users' tiers give %v", got, counts)
 	}
 	for i, d := range dims {
-		var sum int64
-		for j := range d.Tiers {
-			sum += meta.Counts[f.base[i]+j]
-		}
-		if sum != placed[i] {
+		if sum := sums[d.Name]; sum != placed[i] {
 			t.Errorf("dimension %s: tier counts sum to %d, %d users placed", d.Name, sum, placed[i])
 		}
 	}

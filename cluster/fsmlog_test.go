@@ -80,6 +80,9 @@ func checkResponses(t testing.TB, logs []*raft.Log, resp []any) {
 			continue
 		}
 		err, ok := r.(error)
+		if ok && errors.Is(err, ErrSweepBacklog) {
+			continue
+		}
 		if !ok || !errors.Is(err, ErrBadCommand) {
 			t.Fatalf("index %d: response %v", logs[i].Index, r)
 		}
@@ -155,6 +158,9 @@ var genTypes = []string{
 type genOptions struct {
 	Users   int  // size of the user pool; default 30
 	NoTrims bool // no trim entries
+	// Models, if set, adds model plan changes (shadow, promote, activate,
+	// discard) among these sources, and sweep steps.
+	Models []*ModelSource
 }
 
 // logGen generates a random shard log: ingest batches (with duplicate event
@@ -172,6 +178,7 @@ type logGen struct {
 	ids     map[string][]string // user → IDs used so far
 	ingests []command           // earlier ingest entries, for re-proposals
 	logs    []*raft.Log
+	plan    ModelPlan
 }
 
 func newLogGen(rng *rand.Rand, opts genOptions) *logGen {
@@ -208,6 +215,16 @@ func (g *logGen) add(typ raft.LogType, data []byte) {
 
 func (g *logGen) step() {
 	r := g.rng
+	if len(g.opts.Models) > 0 {
+		switch p := r.IntN(100); {
+		case p < 3:
+			g.changeModel()
+			return
+		case p < 12:
+			g.add(raft.LogCommand, appendSweep(nil, g.now, 1+r.Uint64N(8)))
+			return
+		}
+	}
 	switch p := r.IntN(100); {
 	case p < 60:
 		g.now += 1 + r.Int64N(10*60_000)
@@ -237,6 +254,37 @@ func (g *logGen) step() {
 		bad := appendTick(nil, g.now, 0)
 		bad[0] = 7
 		g.add(raft.LogCommand, bad)
+	}
+}
+
+// changeModel proposes a random change of the model plan that the plan
+// accepts.
+func (g *logGen) changeModel() {
+	r := g.rng
+	for range 10 {
+		var ch ModelChange
+		mode := []string{ModeEmit, ModeRebaseline}[r.IntN(2)]
+		switch {
+		case g.plan.Candidate != nil && r.IntN(3) > 0:
+			ch = ModelChange{Action: ModelPromote, Mode: mode}
+		case g.plan.Candidate != nil:
+			ch = ModelChange{Action: ModelDiscard}
+		case r.IntN(2) == 0:
+			ch = ModelChange{Action: ModelShadow, Source: g.opts.Models[r.IntN(len(g.opts.Models))]}
+		default:
+			ch = ModelChange{Action: ModelActivate, Mode: mode, Source: g.opts.Models[r.IntN(len(g.opts.Models))]}
+		}
+		next := g.plan.clone()
+		if next.apply(&ch) != nil {
+			continue
+		}
+		g.plan = next
+		data, err := appendModel(nil, g.now, &g.plan)
+		if err != nil {
+			panic(err)
+		}
+		g.add(raft.LogCommand, data)
+		return
 	}
 }
 
@@ -486,10 +534,12 @@ func stateDump(t testing.TB, f *FSM) map[string]string {
 	d["meta"] = fmt.Sprintf("%+v", m)
 	err = f.store.Users(func(user string, state []byte) error {
 		var s scoring.State
-		if err := s.UnmarshalBinary(state); err != nil {
+		var u userState
+		gen, err := decodeEnvelope(state, &u, &s)
+		if err != nil {
 			return err
 		}
-		d["user/"+user] = fmt.Sprintf("events=%d tiers=%d/%d/%d bytes=%x", s.Events(), s.Tier(0), s.Tier(1), s.Tier(2), state)
+		d["user/"+user] = fmt.Sprintf("gen=%d hist=%d retired=%v events=%d tiers=%d/%d/%d bytes=%x", gen, u.hist, u.retired, s.Events(), s.Tier(0), s.Tier(1), s.Tier(2), state)
 		return nil
 	})
 	if err != nil {

@@ -66,6 +66,12 @@ type Cluster struct {
 	closed bool
 	shards map[uint16]*Shard
 	host   sync.Mutex // serializes opening and dropping shards
+
+	// modelCache holds the plan's models, compiled once (by name@vN).
+	modelCache struct {
+		sync.Mutex
+		m map[string]Model
+	}
 }
 
 // Open creates Strata's streams if needed, starts the node's transport and

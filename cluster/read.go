@@ -141,70 +141,107 @@ func (c *Cluster) routeCandidates(shard uint16, local *Shard) []string {
 	return out
 }
 
-// TierCounts returns how many users are in each tier of each dimension,
-// over every shard (local replicas stale-ok; others asked of a replica).
+// TierCounts returns how many users are in each tier of each dimension of
+// the active model, over every shard (local replicas stale-ok; others asked
+// of a replica).
 func (c *Cluster) TierCounts() (map[string]map[string]int64, error) {
 	return c.TierCountsContext(context.Background())
 }
 
 // TierCountsContext is TierCounts with a deadline.
 func (c *Cluster) TierCountsContext(ctx context.Context) (map[string]map[string]int64, error) {
+	counts, err := c.tierCounts(ctx, countActive)
+	if err != nil {
+		return nil, err
+	}
+	return counts.tiers, nil
+}
+
+// clusterCounts are tier counts summed over the shards.
+type clusterCounts struct {
+	model string                      // the active (or shadow) model's name
+	tiers map[string]map[string]int64 // dimension → tier → users
+	moves map[string]map[[2]string]int64
+	// sweeping: some shard still moves users between models.
+	sweeping bool
+}
+
+// tierCounts sums kind's counts over every shard, with every tier of the
+// active model (kind countActive) or the shadow model (countShadow,
+// countMove) present.
+func (c *Cluster) tierCounts(ctx context.Context, kind byte) (*clusterCounts, error) {
 	c.mu.RLock()
 	closed := c.closed
 	c.mu.RUnlock()
 	if closed {
 		return nil, ErrClosed
 	}
-	dims := c.deps.Model.Dimensions()
-	out := make(map[string]map[string]int64, len(dims))
-	for _, d := range dims {
-		m := make(map[string]int64, len(d.Tiers))
-		for _, t := range d.Tiers {
-			m[t] = 0
-		}
-		out[d.Name] = m
-	}
+	out := &clusterCounts{tiers: map[string]map[string]int64{}, moves: map[string]map[[2]string]int64{}}
 	for i := 0; i < c.NumShards(); i++ {
-		counts, err := c.shardCounts(ctx, uint16(i))
+		m, err := c.shardModels(ctx, uint16(i))
 		if err != nil {
 			return nil, err
 		}
-		k := 0
-		for _, d := range dims {
-			for _, t := range d.Tiers {
-				if k < len(counts) {
-					out[d.Name][t] += counts[k]
+		out.sweeping = out.sweeping || m.Sweeping
+		if i == 0 {
+			out.model = m.Active
+			if kind != countActive {
+				out.model = m.Shadow
+			}
+		}
+		for _, n := range m.Counts {
+			switch {
+			case kind == countActive && n.Kind == string(countActive),
+				kind != countActive && n.Kind == string(countShadow):
+				if out.tiers[n.Dim] == nil {
+					out.tiers[n.Dim] = map[string]int64{}
 				}
-				k++
+				out.tiers[n.Dim][n.To] += n.N
+			case kind != countActive && n.Kind == string(countMove):
+				if out.moves[n.Dim] == nil {
+					out.moves[n.Dim] = map[[2]string]int64{}
+				}
+				out.moves[n.Dim][[2]string{n.From, n.To}] += n.N
+			}
+		}
+	}
+	plan := c.ModelPlan()
+	src := plan.Active
+	if kind != countActive {
+		src = plan.Candidate
+	}
+	if dims, err := c.compiled(src); err == nil && (kind == countActive || src != nil) {
+		for _, d := range dims.Dimensions() {
+			if out.tiers[d.Name] == nil {
+				out.tiers[d.Name] = map[string]int64{}
+			}
+			for _, t := range d.Tiers {
+				out.tiers[d.Name][t] += 0
 			}
 		}
 	}
 	return out, nil
 }
 
-func (c *Cluster) shardCounts(ctx context.Context, shard uint16) ([]int64, error) {
-	if counts, err := c.localCounts(shard); err == nil {
-		return counts, nil
+// compiled returns the model of src (nil: the built-in), compiled once.
+func (c *Cluster) compiled(src *ModelSource) (Model, error) {
+	if src.Builtin() {
+		return c.deps.Model, nil
 	}
-	var errs []error
-	for _, id := range c.routeCandidates(shard, nil) {
-		cctx, cancel := context.WithTimeout(ctx, c.cfg.ProposeTimeout)
-		resp, err := c.call(cctx, c.nodeAddr(id), &rpcReq{Op: "counts", Shard: shard})
-		cancel()
-		if err == nil {
-			return resp.Counts, nil
-		}
-		errs = append(errs, err)
+	c.modelCache.Lock()
+	defer c.modelCache.Unlock()
+	if m := c.modelCache.m[src.ID]; m != nil {
+		return m, nil
 	}
-	return nil, fmt.Errorf("cluster: tier counts of shard %d: %w", shard, errors.Join(append(errs, ErrNoReplica)...))
-}
-
-func (c *Cluster) localCounts(shard uint16) ([]int64, error) {
-	s := c.Shard(int(shard))
-	if s == nil {
-		return nil, fmt.Errorf("cluster: no replica of shard %d here", shard)
+	m, err := compileModel(src, c.deps.Model)
+	if err != nil {
+		return nil, err
 	}
-	return s.FSM().Meta().Counts, nil
+	if c.modelCache.m == nil {
+		c.modelCache.m = map[string]Model{}
+	}
+	c.modelCache.m[src.ID] = m
+	return m, nil
 }
 
 // Barrier waits until every shard this node leads has applied everything

@@ -14,22 +14,24 @@ import (
 // RPC between nodes runs over the mux (so it shares the listener and the
 // mutual TLS of Raft). Requests and responses are small JSON documents.
 type rpcReq struct {
-	Op     string      `json:"op"` // join, leave, heartbeat, status, user, counts, replica
-	Node   *NodeInfo   `json:"node,omitempty"`
-	Report *nodeReport `json:"report,omitempty"`
-	Target string      `json:"target,omitempty"` // leave: the node to decommission
-	User   string      `json:"user,omitempty"`
-	Strong bool        `json:"strong,omitempty"`
-	Shard  uint16      `json:"shard,omitempty"`
-	Hops   int         `json:"hops,omitempty"`
+	Op     string       `json:"op"` // join, leave, heartbeat, status, user, counts, replica, model, models, members, explain
+	Node   *NodeInfo    `json:"node,omitempty"`
+	Report *nodeReport  `json:"report,omitempty"`
+	Target string       `json:"target,omitempty"` // leave: the node to decommission
+	User   string       `json:"user,omitempty"`
+	Strong bool         `json:"strong,omitempty"`
+	Shard  uint16       `json:"shard,omitempty"`
+	Hops   int          `json:"hops,omitempty"`
+	Model  *ModelChange `json:"model,omitempty"`
 }
 
 type rpcResp struct {
 	Drop    []uint16       `json:"drop,omitempty"`
 	User    *UserView      `json:"user,omitempty"`
-	Counts  []int64        `json:"counts,omitempty"`
 	Status  *Status        `json:"status,omitempty"`
 	Replica *ReplicaStatus `json:"replica,omitempty"`
+	Plan    *ModelPlan     `json:"plan,omitempty"`
+	Models  *ShardModels   `json:"models,omitempty"`
 }
 
 // maxHops bounds forwarding (a request goes to the control or shard leader
@@ -103,10 +105,26 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 		var v UserView
 		v, err = c.readUser(ctx, req.User, req.Strong, req.Hops+1)
 		resp.User = &v
-	case "counts":
-		resp.Counts, err = c.localCounts(req.Shard)
 	case "replica":
 		resp.Replica, err = c.localReplica(req.Shard)
+	case "model":
+		if req.Model == nil {
+			err = errors.New("cluster: model request without a change")
+			break
+		}
+		var plan ModelPlan
+		if err = isMember(); err == nil {
+			plan, err = c.changeModel(ctx, *req.Model, req.Hops+1)
+			resp.Plan = &plan
+		}
+	case "models":
+		s := c.Shard(int(req.Shard))
+		if s == nil {
+			err = fmt.Errorf("cluster: no replica of shard %d here", req.Shard)
+			break
+		}
+		m := s.FSM().Models()
+		resp.Models = &m
 	default:
 		err = fmt.Errorf("cluster: unknown op %q", req.Op)
 	}

@@ -61,7 +61,7 @@ func openShard(cfg shardConfig) (*Shard, error) {
 	var lastOutbox uint64
 	fsm, err := newFSM(fsmConfig{
 		Shard: cfg.ID, DB: cfg.DB, Model: cfg.Model, Actors: cfg.Config.Actors,
-		DedupeWindow: cfg.Config.DedupeWindow, Metrics: cfg.Metrics, Logger: log,
+		DedupeWindow: cfg.Config.DedupeWindow, History: uint64(cfg.Config.History), Metrics: cfg.Metrics, Logger: log,
 		OnCommit: func(m storage.Meta) {
 			if m.OutboxNext != lastOutbox {
 				lastOutbox = m.OutboxNext
@@ -271,7 +271,7 @@ func (s *Shard) lead(ctx context.Context) {
 	}
 	log.Debug("leading shard", "applied", s.fsm.Meta().AppliedIndex, "cursor", s.fsm.Meta().Cursor)
 	var wg sync.WaitGroup
-	for _, loop := range []func(context.Context){s.ingestLoop, s.tickLoop, s.publishLoop, s.membershipLoop} {
+	for _, loop := range []func(context.Context){s.ingestLoop, s.tickLoop, s.publishLoop, s.membershipLoop, s.modelLoop} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -26,6 +26,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/users/{user}", n.handleUser)
 	mux.HandleFunc("GET /v1/tiers", n.handleTiers)
 	mux.HandleFunc("GET /v1/cluster", n.handleCluster)
+	n.modelRoutes(mux)
 	mux.HandleFunc("POST /v1/cluster/nodes/{node}/leave", n.handleLeave)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -122,7 +123,7 @@ func (n *Node) handleTiers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, TiersResponse{Model: n.model.Name(), Tiers: counts})
+	writeJSON(w, http.StatusOK, TiersResponse{Model: n.cluster.ModelPlan().ActiveID(), Tiers: counts})
 }
 
 // UserRequest is the body of a strata.api.user.get request.

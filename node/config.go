@@ -47,8 +47,18 @@ type Config struct {
 	LogJSON    bool   // --log-json, log_json: JSON log lines; default false
 	Pprof      bool   // --pprof, pprof: serve Go's profiler at /debug/pprof/ on the HTTP listener; default false
 
+	// ModelFile (--model, model) is a tier model file (HCL, docs/model.md)
+	// the cluster should run; empty keeps the cluster's model (the built-in
+	// default@v1 until one is loaded). At start the node makes it the
+	// cluster's active model unless that model is already active or newer;
+	// ModelMode (--model-mode, model_mode) says how users move to it:
+	// "emit" (default: their tier changes are published, cause "model") or
+	// "rebaseline" (silently).
+	ModelFile string
+	ModelMode string
+
 	Cluster cluster.Config // shard tuning (the fields above override NodeID, DataDir, Shards)
-	Model   scoring.Params // default model v1 parameters
+	Model   scoring.Params // parameters of the built-in model default@v1
 
 	Clock cluster.Clock // nil: wall clock (tests inject clocktest.Clock)
 	// RaftListener, if set, replaces listening on RaftAddr (tests: a port
@@ -64,7 +74,7 @@ func DefaultConfig() Config {
 		NodeID: "strata-1", DataDir: "./strata-data", HTTPAddr: "127.0.0.1:8080",
 		NATSListen: "127.0.0.1:4222", Shards: 8, NATSSyncInterval: time.Second,
 		RaftAddr: "127.0.0.1:7400", Replicas: 3, ReplaceAfter: 5 * time.Minute,
-		CacheBytes: 256 << 20, LogLevel: "info",
+		CacheBytes: 256 << 20, LogLevel: "info", ModelMode: cluster.ModeEmit,
 		Cluster: cluster.DefaultConfig(), Model: scoring.DefaultParams(),
 	}
 }
@@ -84,6 +94,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node: log level %q: want trace, debug, info, warn or error", c.LogLevel)
 	case !c.NATSSyncAlways && c.NATSSyncInterval <= 0:
 		return fmt.Errorf("node: nats sync interval %s: want > 0", c.NATSSyncInterval)
+	case c.ModelMode != cluster.ModeEmit && c.ModelMode != cluster.ModeRebaseline:
+		return fmt.Errorf("node: model mode %q: want %s or %s", c.ModelMode, cluster.ModeEmit, cluster.ModeRebaseline)
 	case (c.TLSCert == "") != (c.TLSKey == "") || (c.TLSCert == "") != (c.TLSCA == ""):
 		return errors.New("node: mutual TLS needs all of tls cert, tls key and tls ca")
 	}
@@ -135,6 +147,9 @@ type fileConfig struct {
 	LogLevel         *string `hcl:"log_level,optional"`
 	LogJSON          *bool   `hcl:"log_json,optional"`
 	Pprof            *bool   `hcl:"pprof,optional"`
+	Model            *string `hcl:"model,optional"`
+	ModelMode        *string `hcl:"model_mode,optional"`
+	History          *int    `hcl:"history,optional"`
 
 	RaftAddr     *string  `hcl:"raft_addr,optional"`
 	Advertise    *string  `hcl:"advertise,optional"`
@@ -179,6 +194,11 @@ func (c *Config) LoadFile(path string) error {
 	setS(&next.TLSCert, f.TLSCert)
 	setS(&next.TLSKey, f.TLSKey)
 	setS(&next.TLSCA, f.TLSCA)
+	setS(&next.ModelFile, f.Model)
+	setS(&next.ModelMode, f.ModelMode)
+	if f.History != nil {
+		next.Cluster.History = *f.History
+	}
 	if f.Join != nil {
 		next.Join = f.Join
 	}
@@ -274,6 +294,8 @@ var Env = map[string]string{
 	"STRATA_TLS_CERT":      "tls-cert",
 	"STRATA_TLS_KEY":       "tls-key",
 	"STRATA_TLS_CA":        "tls-ca",
+	"STRATA_MODEL":         "model",
+	"STRATA_MODEL_MODE":    "model-mode",
 }
 
 // LookupEnv returns the value of a STRATA_* variable for a flag name.

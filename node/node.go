@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -37,7 +38,11 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 	svc     micro.Service
-	done    chan struct{}
+	// bg runs background work (applying the model file); Close cancels
+	// it and waits.
+	bg     context.Context
+	stopBG context.CancelFunc
+	bgWG   sync.WaitGroup
 }
 
 // Start validates cfg and brings a node up; it returns once the shards are
@@ -46,7 +51,8 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, done: make(chan struct{})}
+	n = &Node{cfg: cfg, log: cfg.Logger}
+	n.bg, n.stopBG = context.WithCancel(context.Background())
 	if n.log == nil {
 		n.log = hclog.New(&hclog.LoggerOptions{
 			Name: "strata", Level: hclog.LevelFromString(cfg.LogLevel), JSONFormat: cfg.LogJSON, Output: os.Stderr,
@@ -66,6 +72,12 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	if n.model, err = scoring.NewModel(cfg.Model); err != nil {
 		return nil, err
+	}
+	var modelFile *cluster.ModelSource
+	if cfg.ModelFile != "" {
+		if modelFile, err = readModelFile(cfg.ModelFile); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.startNATS(); err != nil {
 		return nil, err
@@ -114,8 +126,15 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err := n.startHTTP(); err != nil {
 		return nil, err
 	}
+	if modelFile != nil {
+		n.bgWG.Add(1)
+		go func() {
+			defer n.bgWG.Done()
+			n.applyModelFile(n.bg, modelFile)
+		}()
+	}
 	n.log.Info("strata started", "node", cfg.NodeID, "http", n.HTTPAddr(), "raft", n.cluster.RaftAddr(), "nats", n.NATSURL(),
-		"shards", cfg.Shards, "data", cfg.DataDir, "model", n.model.Name())
+		"shards", cfg.Shards, "data", cfg.DataDir, "model", n.cluster.ModelPlan().ActiveID())
 	return n, nil
 }
 
@@ -242,6 +261,8 @@ func (n *Node) WaitReady(ctx context.Context) error {
 
 // Close stops the node: HTTP, the NATS service, the shards, Pebble, NATS.
 func (n *Node) Close() error {
+	n.stopBG()
+	n.bgWG.Wait()
 	var errs []error
 	if n.httpSrv != nil {
 		// Requests in flight get a grace period; past it (a strong read

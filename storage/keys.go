@@ -16,6 +16,10 @@ import (
 //	fsm expiry   0x02 | shard u16 | 0x04 | ts(expires) | esc(user) | id  → empty
 //	fsm timer    0x02 | shard u16 | 0x05 | ts(due) | user bytes          → empty
 //	fsm outbox   0x02 | shard u16 | 0x06 | seq u64                       → record
+//	fsm models   0x02 | shard u16 | 0x07                                 → the shard's model record
+//	fsm shadow   0x02 | shard u16 | 0x08 | user bytes                    → state under the shadow model
+//	fsm member   0x02 | shard u16 | 0x09 | esc(dim) | esc(tier) | user   → empty
+//	fsm history  0x02 | shard u16 | 0x0A | esc(user) | n u64             → the user's n-th recent transition
 //
 // All integers are big-endian. ts(v) is an int64 with its sign bit flipped
 // so that negative values sort first. esc(b) escapes 0x00 as 0x00 0xFF and
@@ -28,12 +32,16 @@ const (
 	raftLog    byte = 0x01
 	raftStable byte = 0x02
 
-	kindMeta   byte = 0x01
-	kindUser   byte = 0x02
-	kindEvent  byte = 0x03
-	kindExpiry byte = 0x04
-	kindTimer  byte = 0x05
-	kindOutbox byte = 0x06
+	kindMeta    byte = 0x01
+	kindUser    byte = 0x02
+	kindEvent   byte = 0x03
+	kindExpiry  byte = 0x04
+	kindTimer   byte = 0x05
+	kindOutbox  byte = 0x06
+	kindModels  byte = 0x07
+	kindShadow  byte = 0x08
+	kindMember  byte = 0x09
+	kindHistory byte = 0x0A
 
 	// shardPrefixLen is the length of space | shard.
 	shardPrefixLen = 3
@@ -128,6 +136,23 @@ func timerKey(dst []byte, shard uint16, due int64, user string) []byte {
 	return append(appendTS(appendPrefix(dst, spaceFSM, shard, kindTimer), due), user...)
 }
 
+func modelsKey(dst []byte, shard uint16) []byte {
+	return appendPrefix(dst, spaceFSM, shard, kindModels)
+}
+
+func shadowKey(dst []byte, shard uint16, user string) []byte {
+	return append(appendPrefix(dst, spaceFSM, shard, kindShadow), user...)
+}
+
+func historyPrefix(dst []byte, shard uint16, user string) []byte {
+	return appendEscaped(appendPrefix(dst, spaceFSM, shard, kindHistory), user)
+}
+
+// memberPrefix is the prefix of the member keys of one tier.
+func memberPrefix(dst []byte, shard uint16, dim, tier string) []byte {
+	return appendEscaped(appendEscaped(appendPrefix(dst, spaceFSM, shard, kindMember), dim), tier)
+}
+
 func outboxKey(dst []byte, shard uint16, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(appendPrefix(dst, spaceFSM, shard, kindOutbox), seq)
 }
@@ -196,6 +221,19 @@ func validFSMSuffix(k []byte) bool {
 		return len(rest) >= 8
 	case kindOutbox:
 		return len(rest) == 8
+	case kindModels:
+		return len(rest) == 0
+	case kindShadow:
+		return true
+	case kindHistory:
+		_, rest, ok := decodeEscaped(rest)
+		return ok && len(rest) == 8
+	case kindMember:
+		_, rest, ok := decodeEscaped(rest)
+		if ok {
+			_, _, ok = decodeEscaped(rest)
+		}
+		return ok
 	}
 	return false
 }

@@ -17,6 +17,7 @@ import (
 type serveFlags struct {
 	config, nodeID, dataDir, http, nats, natsListen, logLevel string
 	raftAddr, advertise, tlsCert, tlsKey, tlsCA               string
+	model, modelMode                                          string
 	join                                                      []string
 	replaceAfter                                              time.Duration
 	shards, replicas                                          int
@@ -70,6 +71,8 @@ func bindServeFlags(fs *pflag.FlagSet) *serveFlags {
 	fs.StringVar(&f.tlsCA, "tls-ca", "", "CA certificates (PEM) that sign every node's certificate")
 	fs.StringVar(&f.logLevel, "log-level", "", "trace, debug, info, warn or error (default info)")
 	fs.BoolVar(&f.logJSON, "log-json", false, "log JSON lines")
+	fs.StringVar(&f.model, "model", "", "tier model file (HCL, see docs/model.md) the cluster should run; empty keeps the cluster's model")
+	fs.StringVar(&f.modelMode, "model-mode", "", "how users move to --model's model: emit (publish their tier changes; default) or rebaseline")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler at /debug/pprof/ on the HTTP listener (CPU, heap, goroutines, trace)")
 	return f
 }
@@ -110,5 +113,7 @@ func serveConfig(fs *pflag.FlagSet, f *serveFlags) (node.Config, error) {
 	set("tls-cert", func() { cfg.TLSCert = f.tlsCert })
 	set("tls-key", func() { cfg.TLSKey = f.tlsKey })
 	set("tls-ca", func() { cfg.TLSCA = f.tlsCA })
+	set("model", func() { cfg.ModelFile = f.model })
+	set("model-mode", func() { cfg.ModelMode = f.modelMode })
 	return cfg, cfg.Validate()
 }
