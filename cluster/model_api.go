@@ -239,3 +239,59 @@ func (c *Cluster) ShadowCounts(ctx context.Context) (*ShadowCounts, error) {
 	return &ShadowCounts{Active: plan.ActiveID(), Shadow: plan.Candidate.ID, Complete: !counts.sweeping && counts.model == plan.Candidate.ID,
 		Tiers: counts.tiers, Moves: counts.moves}, nil
 }
+
+// maxMembersPage bounds one page of a tier's members.
+const maxMembersPage = 1000
+
+// Members lists up to limit members of tier `tier` of dimension dim whose
+// IDs sort after `after` ("" from the first), in byte order, merged over
+// every shard's member index (local replicas stale-ok, others asked of a
+// replica); more says whether further members follow.
+func (c *Cluster) Members(ctx context.Context, dim, tier, after string, limit int) (users []string, more bool, err error) {
+	limit = min(max(limit, 1), maxMembersPage)
+	for i := 0; i < c.NumShards(); i++ {
+		page, pageMore, err := c.shardMembers(ctx, uint16(i), dim, tier, after, limit)
+		if err != nil {
+			return nil, false, err
+		}
+		users = append(users, page...)
+		more = more || pageMore
+	}
+	sort.Strings(users)
+	if len(users) > limit {
+		users, more = users[:limit], true
+	}
+	return users, more, nil
+}
+
+func (c *Cluster) shardMembers(ctx context.Context, shard uint16, dim, tier, after string, limit int) ([]string, bool, error) {
+	if users, more, err := c.localMembers(shard, dim, tier, after, limit); err == nil {
+		return users, more, nil
+	}
+	var errs []error
+	for _, id := range c.routeCandidates(shard, nil) {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ProposeTimeout)
+		resp, err := c.call(cctx, c.nodeAddr(id), &rpcReq{Op: "members", Shard: shard, Dim: dim, Tier: tier, After: after, Limit: limit})
+		cancel()
+		if err == nil {
+			return resp.Users, resp.More, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, false, fmt.Errorf("cluster: members of shard %d: %w", shard, errors.Join(append(errs, ErrNoReplica)...))
+}
+
+func (c *Cluster) localMembers(shard uint16, dim, tier, after string, limit int) ([]string, bool, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := c.shards[shard]
+	if s == nil || c.closed {
+		return nil, false, fmt.Errorf("cluster: no replica of shard %d here", shard)
+	}
+	var users []string
+	more, err := s.FSM().store.Members(dim, tier, after, min(max(limit, 1), maxMembersPage), func(u string) error {
+		users = append(users, u)
+		return nil
+	})
+	return users, more, err
+}

@@ -23,6 +23,11 @@ type rpcReq struct {
 	Shard  uint16       `json:"shard,omitempty"`
 	Hops   int          `json:"hops,omitempty"`
 	Model  *ModelChange `json:"model,omitempty"`
+	// members: a page of a tier's members after After.
+	Dim   string `json:"dim,omitempty"`
+	Tier  string `json:"tier,omitempty"`
+	After string `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"`
 }
 
 type rpcResp struct {
@@ -32,6 +37,9 @@ type rpcResp struct {
 	Replica *ReplicaStatus `json:"replica,omitempty"`
 	Plan    *ModelPlan     `json:"plan,omitempty"`
 	Models  *ShardModels   `json:"models,omitempty"`
+	Users   []string       `json:"users,omitempty"`
+	More    bool           `json:"more,omitempty"`
+	History []HistoryEntry `json:"history,omitempty"`
 }
 
 // maxHops bounds forwarding (a request goes to the control or shard leader
@@ -117,6 +125,8 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 			plan, err = c.changeModel(ctx, *req.Model, req.Hops+1)
 			resp.Plan = &plan
 		}
+	case "members":
+		resp.Users, resp.More, err = c.localMembers(req.Shard, req.Dim, req.Tier, req.After, req.Limit)
 	case "models":
 		s := c.Shard(int(req.Shard))
 		if s == nil {

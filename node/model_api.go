@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,7 @@ func (n *Node) modelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/model/promote", n.modelChange(cluster.ModelPromote))
 	mux.HandleFunc("DELETE /v1/model/shadow", n.modelChange(cluster.ModelDiscard))
 	mux.HandleFunc("GET /v1/model/shadow", n.handleShadowReport)
+	mux.HandleFunc("GET /v1/tiers/{dimension}/{tier}/users", n.handleMembers)
 }
 
 func (n *Node) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -247,4 +249,60 @@ func readModelFile(path string) (*cluster.ModelSource, error) {
 		return nil, fmt.Errorf("node: model file: %w", err)
 	}
 	return cluster.ParseModelSource(filepath.Base(path), b)
+}
+
+// MembersResponse is the body of GET /v1/tiers/{dimension}/{tier}/users.
+type MembersResponse struct {
+	Dimension string   `json:"dimension"`
+	Tier      string   `json:"tier"`
+	Users     []string `json:"users"`
+	// NextCursor continues the listing (?cursor=); "" on the last page.
+	NextCursor string `json:"next_cursor"`
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	dim, tier := r.PathValue("dimension"), r.PathValue("tier")
+	q := r.URL.Query()
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		v, err := strconv.Atoi(l)
+		if err != nil || v < 1 || v > 1000 {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("limit %q: want 1..1000", l)})
+			return
+		}
+		limit = v
+	}
+	after := ""
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(b) == 0 || len(b) > maxUserIDLength {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("cursor %q: not a cursor this API returned", c)})
+			return
+		}
+		after = string(b)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	counts, err := n.cluster.TierCountsContext(ctx)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	}
+	if _, ok := counts[dim][tier]; !ok {
+		writeJSON(w, http.StatusNotFound, apiError{Error: fmt.Sprintf("no tier %q in dimension %q of the active model", tier, dim)})
+		return
+	}
+	users, more, err := n.cluster.Members(ctx, dim, tier, after, limit)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	}
+	resp := MembersResponse{Dimension: dim, Tier: tier, Users: users}
+	if resp.Users == nil {
+		resp.Users = []string{}
+	}
+	if more && len(users) > 0 {
+		resp.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(users[len(users)-1]))
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
