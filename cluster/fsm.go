@@ -592,6 +592,8 @@ type UserView struct {
 	LastSeen     *time.Time        `json:"last_seen"`
 	Events       uint64            `json:"events"`
 	Model        string            `json:"model"` // the model the tiers are under
+	Attributes   map[string]string `json:"attributes,omitempty"`
+	Tags         []string          `json:"tags,omitempty"`
 	AsOf         time.Time         `json:"as_of"`
 	Shard        uint16            `json:"shard"`
 	AppliedIndex uint64            `json:"applied_index"`
@@ -616,6 +618,7 @@ func (f *FSM) User(user string) (UserView, error) {
 		return UserView{}, fmt.Errorf("cluster: user %q: %w", user, err)
 	}
 	v := UserView{User: user, Tiers: map[string]string{}, Events: s.Events(), Model: model.Name(),
+		Attributes: s.Attributes(), Tags: s.Tags(),
 		AsOf: time.UnixMilli(meta.Now).UTC(), Shard: f.cfg.Shard, AppliedIndex: meta.AppliedIndex}
 	if m := f.modelOf(gen); m != nil && m != model {
 		// Not moved to the active model yet (a sweep is under way): show

@@ -100,7 +100,48 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			b = binary.AppendUvarint(b, p.seq)
 		}
 	}
+	if len(s.attrs) > 0 {
+		b = append(b, attrsTag)
+		b = binary.AppendUvarint(b, uint64(len(s.attrs)))
+		for _, a := range s.attrs {
+			b = appendStr(b, a.key)
+			b = appendStr(b, a.value)
+		}
+	}
+	if len(s.tags) > 0 {
+		b = append(b, tagsTag)
+		b = binary.AppendUvarint(b, uint64(len(s.tags)))
+		for _, t := range s.tags {
+			b = appendStr(b, t)
+		}
+	}
 	return b, nil
+}
+
+// Tags of the optional attributes and tags sections.
+const (
+	attrsTag byte = 'A'
+	tagsTag  byte = 'T'
+)
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// str reads a uvarint-prefixed string of at most limit bytes.
+func (r *stateReader) str(what string, limit int) string {
+	n := r.uvarint(what)
+	if r.err != nil {
+		return ""
+	}
+	if n > uint64(limit) || n > uint64(len(r.b)) {
+		r.fail("%s: length %d", what, n)
+		return ""
+	}
+	v := string(r.b[:n])
+	r.b = r.b[n:]
+	return v
 }
 
 // placesTag starts the placements section of a RuleModel state.
@@ -319,6 +360,34 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				r.fail("place %d: since %d outside [0, %d]", i, p.since, MaxTime)
 			}
 			s.places = append(s.places, p)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 && r.b[0] == attrsTag {
+		r.b = r.b[1:]
+		n := r.count("attributes", MaxAttrs)
+		if r.err == nil && n == 0 {
+			r.fail("empty attributes section")
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			a := attr{key: r.str("attribute name", MaxAttrKey), value: r.str("attribute value", MaxAttrValue)}
+			if r.err == nil && (!validIdent(a.key, MaxAttrKey, "_") || i > 0 && s.attrs[i-1].key >= a.key) {
+				r.fail("attribute %d: name %q", i, a.key)
+			}
+			s.attrs = append(s.attrs, a)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 && r.b[0] == tagsTag {
+		r.b = r.b[1:]
+		n := r.count("tags", MaxTags)
+		if r.err == nil && n == 0 {
+			r.fail("empty tags section")
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			t := r.str("tag", MaxTag)
+			if r.err == nil && (!validIdent(t, MaxTag, "_:.-") || i > 0 && s.tags[i-1] >= t) {
+				r.fail("tag %d: %q", i, t)
+			}
+			s.tags = append(s.tags, t)
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

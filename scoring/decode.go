@@ -212,6 +212,9 @@ func Decode(data []byte, subjectUser string, now int64, lim Limits) (Event, erro
 			ts, time.Duration(now-ts)*time.Millisecond, now, lim.MaxAge))
 	}
 	ev.TS = ts
+	if err := checkProps(&ev); err != nil {
+		return Event{}, err
+	}
 	return ev, nil
 }
 

@@ -308,6 +308,7 @@ func (m *Model) fold(s *State, e *Event, now int64) {
 	if mn := floorDiv(ts, minute); mn > floorDiv(now, minute)-m.burstMinutes {
 		s.addMinute(mn)
 	}
+	s.foldAttrs(e)
 }
 
 // decay is 2^(−age/halfLife), computed with detExp2 (not math.Exp2) so that

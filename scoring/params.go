@@ -84,6 +84,7 @@ func DefaultParams() Params {
 			TypeInteraction: 0.5, TypeCoupon: 0.5,
 			TypeView:   0.2,
 			TypeRefund: 0, TypeSupport: 0, TypeProfile: 0,
+			TypeTagAdd: 0, TypeTagRemove: 0, TypeProfileErase: 0,
 		},
 		DefaultWeight:   0.2,
 		HalfLife:        7 * day,

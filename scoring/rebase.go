@@ -60,13 +60,13 @@ func (m *Model) Rebase(s *State, from []string, seq []uint64, cause string, out 
 	sc := m.scoresAt(s, t)
 	for d := range numDims {
 		s.tier[d] = target[d]
-		s.seq[d] = at(seq, d)
+		s.seq[d] = seqAt(seq, d)
 		to := tierNames[d][target[d]]
-		if target[d] == tierNone || to == atString(from, d) {
+		if target[d] == tierNone || to == nameAt(from, d) {
 			continue
 		}
 		s.seq[d]++
-		out = append(out, Transition{Dimension: dimNames[d], From: atString(from, d), To: to, Seq: s.seq[d],
+		out = append(out, Transition{Dimension: dimNames[d], From: nameAt(from, d), To: to, Seq: s.seq[d],
 			At: t, Reason: m.reasons[d][target[d]], Cause: cause, Scores: sc})
 	}
 	s.valueDueOK, s.dueOK = false, false
@@ -87,32 +87,32 @@ func (m *RuleModel) Rebase(s *State, from []string, seq []uint64, cause string, 
 	m.base.ruleInputAt(s, t, &in)
 	for d := range places {
 		pl := &places[d]
-		pl.seq = at(seq, d)
+		pl.seq = seqAt(seq, d)
 		next := ps[d].place(pl.placement(), t, &in)
 		if next == NoTier {
 			continue
 		}
 		pl.tier, pl.since = next, t
 		tier := &m.spec.Dimensions[d].Tiers[next]
-		if tier.Name == atString(from, d) {
+		if tier.Name == nameAt(from, d) {
 			continue
 		}
 		pl.seq++
-		out = append(out, Transition{Dimension: m.dims[d].Name, From: atString(from, d), To: tier.Name,
+		out = append(out, Transition{Dimension: m.dims[d].Name, From: nameAt(from, d), To: tier.Name,
 			Seq: pl.seq, At: t, Reason: tier.Reason, Cause: cause, Scores: in.Scores})
 	}
 	s.dueOK = false
 	return out
 }
 
-func at(xs []uint64, i int) uint64 {
+func seqAt(xs []uint64, i int) uint64 {
 	if i < len(xs) {
 		return xs[i]
 	}
 	return 0
 }
 
-func atString(xs []string, i int) string {
+func nameAt(xs []string, i int) string {
 	if i < len(xs) {
 		return xs[i]
 	}
@@ -128,16 +128,16 @@ func (m *Model) Adopt(s *State, from []string, seq []uint64, cause string, out [
 	t := s.evalAt
 	sc, scored := Scores{}, false
 	for d := range numDims {
-		s.seq[d] = at(seq, d)
+		s.seq[d] = seqAt(seq, d)
 		to := tierNames[d][s.tier[d]]
-		if s.tier[d] == tierNone || to == atString(from, d) {
+		if s.tier[d] == tierNone || to == nameAt(from, d) {
 			continue
 		}
 		if !scored {
 			sc, scored = m.scoresAt(s, t), true
 		}
 		s.seq[d]++
-		out = append(out, Transition{Dimension: dimNames[d], From: atString(from, d), To: to, Seq: s.seq[d],
+		out = append(out, Transition{Dimension: dimNames[d], From: nameAt(from, d), To: to, Seq: s.seq[d],
 			At: t, Reason: m.reasons[d][s.tier[d]], Cause: cause, Scores: sc})
 	}
 	return out
@@ -150,19 +150,19 @@ func (m *RuleModel) Adopt(s *State, from []string, seq []uint64, cause string, o
 	sc, scored := Scores{}, false
 	for d := range places {
 		pl := &places[d]
-		pl.seq = at(seq, d)
+		pl.seq = seqAt(seq, d)
 		if pl.tier == NoTier {
 			continue
 		}
 		tier := &m.spec.Dimensions[d].Tiers[pl.tier]
-		if tier.Name == atString(from, d) {
+		if tier.Name == nameAt(from, d) {
 			continue
 		}
 		if !scored {
 			sc, scored = m.base.Scores(s, t), true
 		}
 		pl.seq++
-		out = append(out, Transition{Dimension: m.dims[d].Name, From: atString(from, d), To: tier.Name,
+		out = append(out, Transition{Dimension: m.dims[d].Name, From: nameAt(from, d), To: tier.Name,
 			Seq: pl.seq, At: t, Reason: tier.Reason, Cause: cause, Scores: sc})
 	}
 	return out

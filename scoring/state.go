@@ -89,6 +89,9 @@ type State struct {
 	// dimension; empty under Model (whose tiers are tier and seq).
 	places []placeState
 
+	attrs []attr   // attributes, sorted by key (attrs.go)
+	tags  []string // tags, sorted
+
 	// Caches: pure functions of the fields above (and the Model), not
 	// encoded, so they change nothing a replica or a stored state can see.
 	//   - net is Σ purchase − refund over money, kept by every change of
@@ -98,6 +101,8 @@ type State struct {
 	//   - valueDue caches valueDue; valueDueOK says whether it is current.
 	//     It stays valid while money, the value tier and events > 0 do not
 	//     change (see Model.valueDueOf).
+	//   - attrMap is attrs as a map, for rules (nil: not built).
+	attrMap    map[string]string
 	net        int64
 	due        int64
 	valueDue   int64
@@ -113,6 +118,8 @@ func (s *State) Reset() {
 		coupons:    s.coupons[:0],
 		minutes:    s.minutes[:0],
 		places:     s.places[:0],
+		attrs:      s.attrs[:0],
+		tags:       s.tags[:0],
 	}
 }
 
