@@ -140,6 +140,14 @@ func dlBadInputs() []dlBad {
 		{name: "props string", payload: `{"id":"e-$U","user":"$U","type":"login","ts":"$TS","props":"x"}`, reason: scoring.ReasonBadProps},
 		{name: "props nested 9 levels", payload: `{"id":"e-$U","user":"$U","type":"login","ts":"$TS","props":` + dlNest(9) + `}`, reason: scoring.ReasonBadProps},
 
+		// Attributes and tags.
+		{name: "profile attribute nested", payload: `{"id":"e-$U","user":"$U","type":"profile","ts":"$TS","props":{"region":{"city":"x"}}}`, reason: scoring.ReasonBadAttributes},
+		{name: "profile attribute name in capitals", payload: `{"id":"e-$U","user":"$U","type":"profile","ts":"$TS","props":{"Region":"eu"}}`, reason: scoring.ReasonBadAttributes},
+		{name: "profile attribute value of 257 bytes", payload: `{"id":"e-$U","user":"$U","type":"profile","ts":"$TS","props":{"bio":"` + strings.Repeat("b", 257) + `"}}`, reason: scoring.ReasonBadAttributes},
+		{name: "tag_add without tags", payload: `{"id":"e-$U","user":"$U","type":"tag_add","ts":"$TS"}`, reason: scoring.ReasonBadTags},
+		{name: "tag_add with a bad tag", payload: `{"id":"e-$U","user":"$U","type":"tag_add","ts":"$TS","props":{"tags":["VIP!"]}}`, reason: scoring.ReasonBadTags},
+		{name: "tag_remove with tags not a list", payload: `{"id":"e-$U","user":"$U","type":"tag_remove","ts":"$TS","props":{"tags":"vip"}}`, reason: scoring.ReasonBadTags},
+
 		// Bad input for users that exist: it must not change their state.
 		{name: "known user: purchase of 1e13", user: "ok00", payload: `{"id":"x-$U","user":"$U","type":"purchase","ts":"$TS","amount":1e13}`, reason: scoring.ReasonAbsurdAmount, known: true},
 		{name: "known user: future whale purchase", user: "ok01", payload: `{"id":"x-$U","user":"$U","type":"purchase","ts":"` + dlFuture + `","amount":60000}`, reason: scoring.ReasonFutureTS, known: true},

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/strata-io/strata/cluster"
 	"github.com/strata-io/strata/scoring"
@@ -48,6 +52,7 @@ func (n *Node) modelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /v1/model/shadow", n.modelChange(cluster.ModelDiscard))
 	mux.HandleFunc("GET /v1/model/shadow", n.handleShadowReport)
 	mux.HandleFunc("GET /v1/tiers/{dimension}/{tier}/users", n.handleMembers)
+	mux.HandleFunc("DELETE /v1/users/{user}/attributes", n.handleEraseAttributes)
 }
 
 func (n *Node) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -305,4 +310,44 @@ func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
 		resp.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(users[len(users)-1]))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// EraseResponse is the body of DELETE /v1/users/{user}/attributes.
+type EraseResponse struct {
+	User  string `json:"user"`
+	Event string `json:"event"` // the ID of the profile_erase event published for it
+}
+
+// handleEraseAttributes erases a user's attributes and tags: it publishes a
+// profile_erase event on the user's subject, so the erasure is ordered
+// with the user's other events and replicated like them. 202 once
+// JetStream has stored the event.
+func (n *Node) handleEraseAttributes(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if user == "" || len(user) > maxUserIDLength || strings.ContainsAny(user, ".*> \t\r\n") {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "user must be 1–128 bytes and a single subject token", User: user})
+		return
+	}
+	id := "erase-" + nuid.Next()
+	body, err := json.Marshal(map[string]any{"id": id, "user": user, "type": scoring.TypeProfileErase,
+		"ts": n.now().UnixMilli()})
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := n.js.Publish(ctx, cluster.EventsPrefix+user, body, jetstream.WithMsgID(id)); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "publishing the erase event: " + err.Error(), User: user})
+		return
+	}
+	writeJSON(w, http.StatusAccepted, EraseResponse{User: user, Event: id})
+}
+
+// now reads the node's clock (the wall clock unless a test injects one).
+func (n *Node) now() time.Time {
+	if n.cfg.Clock != nil {
+		return n.cfg.Clock.Now()
+	}
+	return time.Now()
 }

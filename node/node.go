@@ -31,6 +31,7 @@ type Node struct {
 	log     hclog.Logger
 	ns      *server.Server
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	db      *storage.DB
 	cluster *cluster.Cluster
 	model   *scoring.Model
@@ -102,6 +103,7 @@ func Start(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: jetstream: %w", err)
 	}
+	n.js = js
 	if err := n.listenHTTP(); err != nil {
 		return nil, err
 	}
