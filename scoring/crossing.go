@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"math"
 	"slices"
 
 	"github.com/google/cel-go/common/operators"
@@ -142,30 +143,272 @@ func (m *Model) varAt(s *State, v int, cur Placement, t int64) float64 {
 	return m.scoreAt(s, v, t)
 }
 
+// planAtom is an atom with its operator decoded and, over a window sum or
+// count, the integers where it holds.
+type planAtom struct {
+	atom
+	op     cmpOp
+	region intRegion // monetary_365d in milli-units, active_days_*, purchases_90d
+}
+
+func newPlanAtom(a atom) planAtom {
+	p := planAtom{atom: a, op: cmpOps[a.op]}
+	switch a.score {
+	case 1, 2, 4:
+		p.region = newIntRegion(p.op, a.c, func(n int64) float64 { return float64(n) })
+	case 3:
+		p.region = newIntRegion(p.op, a.c, func(n int64) float64 { return float64(n) / 1000 })
+	}
+	return p
+}
+
+// flipSet is a set of atoms over one variable whose next flips after an
+// instant are found together (one walk over the state's lists for all).
+type flipSet struct {
+	atoms []planAtom // by id
+	ids   []int32    // the atoms to solve, all over the same variable
+	was   []bool     // by id: the atom's truth at the instant searched from
+	flips []int64    // by id: the flip found, 0 for none
+	left  int        // atoms of ids without a flip yet
+}
+
+// at records that the variable is val from b on (until the next
+// breakpoint), and reports whether every atom has its flip.
+func (f *flipSet) at(b int64, val float64) bool {
+	for _, id := range f.ids {
+		if a := &f.atoms[id]; f.flips[id] == 0 && a.op.holds(val, a.c) != f.was[id] {
+			f.flips[id] = b
+			f.left--
+		}
+	}
+	return f.left == 0
+}
+
+// atInt is at for a window sum or count n (planAtom.region).
+func (f *flipSet) atInt(b int64, n int64) bool {
+	for _, id := range f.ids {
+		if f.flips[id] == 0 && f.atoms[id].region.contains(n) != f.was[id] {
+			f.flips[id] = b
+			f.left--
+		}
+	}
+	return f.left == 0
+}
+
+// cell returns the values around n (where every atom left has its truth
+// at n) over which no atom left changes.
+func (f *flipSet) cell(n int64) (lo, hi int64) {
+	lo, hi = math.MinInt64, math.MaxInt64
+	for _, id := range f.ids {
+		if f.flips[id] == 0 {
+			f.atoms[id].region.cell(n, &lo, &hi)
+		}
+	}
+	return lo, hi
+}
+
 // nextFlip returns the first instant t > after (after ≥ the state's
 // evaluation time) at which the atom's truth differs from its truth at
 // after, for a user placed at cur, or 0 if it never does before MaxTime.
 func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *[]int64) int64 {
-	at := func(t int64) bool { return holds(a.op, m.varAt(s, a.score, cur, t), a.c) }
-	was := at(after)
-	if flip, ok := m.stepFlip(s, a, was, after); ok {
-		return flip
+	f := flipSet{atoms: []planAtom{newPlanAtom(a)}, ids: []int32{0}, was: make([]bool, 1), flips: make([]int64, 1)}
+	m.flips(s, a.score, cur, after, &f, scratch)
+	return f.flips[0]
+}
+
+// flips sets f.flips[id] to nextFlip(f.atoms[id], after) for every id of
+// f.ids, all atoms over variable v.
+func (m *Model) flips(s *State, v int, cur Placement, after int64, f *flipSet, scratch *[]int64) {
+	v0 := m.varAt(s, v, cur, after)
+	for _, id := range f.ids {
+		a := &f.atoms[id]
+		f.was[id], f.flips[id] = a.op.holds(v0, a.c), 0
 	}
-	continuous := motion(a.score) == motionContinuous
+	f.left = len(f.ids)
+	switch v {
+	case 1, 2:
+		m.activeDayFlips(s, v, after, f)
+	case 3:
+		m.monetaryFlips(s, after, f)
+	case 4:
+		m.purchaseFlips(s, after, f)
+	case 7:
+		m.fraudFlips(s, after, f)
+	case 6: // churn_risk: continuous between active days leaving their windows
+		bps := m.breakpoints(s, v, after, scratch)
+		for _, id := range f.ids {
+			f.flips[id] = m.segmentFlip(s, f.atoms[id].atom, cur, after, f.was[id], bps)
+		}
+	default: // continuous and monotone, no breakpoint
+		for _, id := range f.ids {
+			f.flips[id] = m.monotoneFlip(s, &f.atoms[id], cur, after, f.was[id])
+		}
+	}
+}
+
+// Step scores: one pass over the sorted list whose exits change the score,
+// the value kept by subtraction as elements leave their window (exact
+// integer arithmetic, so the values are those scoreAt computes at each
+// exit), until every atom has flipped.
+
+// activeDayFlips: active_days_7 (v = 1) or _30 (v = 2); day i leaves at
+// (d + N)·Day, after which the days after it remain.
+func (m *Model) activeDayFlips(s *State, v int, after int64, f *flipSet) {
+	n := m.activeShort
+	if v == 2 {
+		n = m.activeLong
+	}
+	days := s.activeDays
+	i := 0
+	for i < len(days) && (days[i]+n)*Day <= after {
+		i++
+	}
+	left := int64(len(days) - i) // the days counted at after (all are ≤ its day)
+	lo, hi := f.cell(left)
+	for ; i < len(days); i++ {
+		if left--; left >= lo && left <= hi {
+			continue
+		}
+		if f.atInt((days[i]+n)*Day, left) {
+			return
+		}
+		lo, hi = f.cell(left)
+	}
+}
+
+// monetaryFlips: monetary_365d; at bucket i's exit the buckets up to i are
+// out.
+func (m *Model) monetaryFlips(s *State, after int64, f *flipSet) {
+	rest := s.net
+	i := 0
+	for ; i < len(s.money) && (s.money[i].day+m.monetaryDays)*Day <= after; i++ {
+		rest -= s.money[i].purchase - s.money[i].refund
+	}
+	lo, hi := f.cell(rest)
+	for ; i < len(s.money); i++ {
+		b := &s.money[i]
+		if rest -= b.purchase - b.refund; rest >= lo && rest <= hi {
+			continue
+		}
+		if f.atInt((b.day+m.monetaryDays)*Day, rest) {
+			return
+		}
+		lo, hi = f.cell(rest)
+	}
+}
+
+// purchaseFlips: purchases_90d.
+func (m *Model) purchaseFlips(s *State, after int64, f *flipSet) {
+	total := int64(0)
+	for i := range s.money {
+		total += int64(s.money[i].purchases)
+	}
+	i := 0
+	for ; i < len(s.money) && (s.money[i].day+m.purchaseDays)*Day <= after; i++ {
+		total -= int64(s.money[i].purchases)
+	}
+	lo, hi := f.cell(total)
+	for ; i < len(s.money); i++ {
+		b := &s.money[i]
+		if total -= int64(b.purchases); total >= lo && total <= hi {
+			continue
+		}
+		if f.atInt((b.day+m.purchaseDays)*Day, total) {
+			return
+		}
+		lo, hi = f.cell(total)
+	}
+}
+
+// fraudFlips: fraud_risk changes where a coupon, a minute or a day bucket
+// leaves its window. The walk merges the three lists in time order, keeping
+// the coupon count, the peak minute and the refund window's sums, and
+// computes the score (an exp) only when its logit changes. Without refunds
+// left in the window the refund ratio is 0 from then on, so the buckets'
+// exits are not walked.
+func (m *Model) fraudFlips(s *State, after int64, f *flipSet) {
+	couponExit := func(i int) int64 { return s.coupons[i] + m.couponWindow }
+	minuteExit := func(i int) int64 { return (s.minutes[i].minute + m.burstMinutes) * minute }
+	bucketExit := func(i int) int64 { return (s.money[i].day + m.refundDays) * Day }
+	ci, mi, bi := 0, 0, 0 // the first element of each list still counted
+	for ci < len(s.coupons) && couponExit(ci) <= after {
+		ci++
+	}
+	for mi < len(s.minutes) && minuteExit(mi) <= after {
+		mi++
+	}
+	for bi < len(s.money) && bucketExit(bi) <= after {
+		bi++
+	}
+	peak := maxCount(s.minutes[mi:])
+	var bought, refunded int64
+	for i := bi; i < len(s.money); i++ {
+		bought += s.money[i].purchase
+		refunded += s.money[i].refund
+	}
+	var lastZ, val float64
+	first := true
+	const none = math.MaxInt64
+	for {
+		next := int64(none)
+		if ci < len(s.coupons) {
+			next = couponExit(ci)
+		}
+		if mi < len(s.minutes) {
+			next = min(next, minuteExit(mi))
+		}
+		if refunded == 0 {
+			bi = len(s.money) // the ratio stays 0
+		}
+		if bi < len(s.money) {
+			next = min(next, bucketExit(bi))
+		}
+		if next == none {
+			return
+		}
+		for ci < len(s.coupons) && couponExit(ci) <= next {
+			ci++
+		}
+		recount := false
+		for mi < len(s.minutes) && minuteExit(mi) <= next {
+			recount = recount || s.minutes[mi].count == peak
+			mi++
+		}
+		if recount {
+			peak = maxCount(s.minutes[mi:])
+		}
+		for bi < len(s.money) && bucketExit(bi) <= next {
+			bought -= s.money[bi].purchase
+			refunded -= s.money[bi].refund
+			bi++
+		}
+		z := m.fraudZ(fraudInputs{coupons: len(s.coupons) - ci, ratio: refundRatio(bought, refunded), peak: peak})
+		if first || math.Float64bits(z) != math.Float64bits(lastZ) {
+			val, lastZ, first = 100*sigmoid(z), z, false
+		}
+		if f.at(next, val) {
+			return
+		}
+	}
+}
+
+// segmentFlip finds an atom's flip over a score that moves continuously
+// between breakpoints (churn_risk): at a breakpoint by evaluating there,
+// inside a segment by bisecting whole milliseconds (the score is monotone
+// inside a segment, so the flip is in (lo, end] when the atom differs at
+// end).
+func (m *Model) segmentFlip(s *State, a atom, cur Placement, after int64, was bool, bps []int64) int64 {
+	op := cmpOps[a.op]
+	at := func(t int64) bool { return op.holds(m.varAt(s, a.score, cur, t), a.c) }
 	lo := after // the atom holds `was` on (segment start, lo]
-	for _, b := range append(m.breakpoints(s, a.score, after, scratch), MaxTime+1) {
+	for i := 0; i <= len(bps); i++ {
+		b := int64(MaxTime + 1)
+		if i < len(bps) {
+			b = bps[i]
+		}
 		end := min(b-1, MaxTime) // last instant of the segment (lo, b)
-		if continuous && end > lo && at(end) != was {
-			// Monotone inside the segment: the flip is in (lo, end].
-			for lo+1 < end {
-				mid := lo + (end-lo)/2
-				if at(mid) != was {
-					end = mid
-				} else {
-					lo = mid
-				}
-			}
-			return end
+		if end > lo && at(end) != was {
+			return bisectFlip(at, was, lo, end)
 		}
 		if b > MaxTime {
 			return 0
@@ -178,119 +421,86 @@ func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *
 	return 0
 }
 
-// ruleNextChange returns the earliest instant after `after` at which rule
-// r's truth can change with time alone: the first flip of any of its atoms,
-// or the next breakpoint of a step score it reads in another way; 0: never.
-func (m *Model) ruleNextChange(s *State, r *Rule, cur Placement, after int64, scratch *[]int64) int64 {
-	next := int64(0)
-	earlier := func(t int64) {
-		if t != 0 && (next == 0 || t < next) {
-			next = t
+// bisectFlip returns the least t in (lo, hi] at which at differs from was,
+// given at(lo) = was, at(hi) ≠ was and at monotone on [lo, hi].
+func bisectFlip(at func(int64) bool, was bool, lo, hi int64) int64 {
+	for lo+1 < hi {
+		mid := lo + (hi-lo)/2
+		if at(mid) != was {
+			hi = mid
+		} else {
+			lo = mid
 		}
 	}
-	for _, a := range r.timing.atoms {
-		earlier(m.nextFlip(s, a, cur, after, scratch))
-	}
-	for _, score := range r.timing.steps {
-		if bp := m.breakpoints(s, score, after, scratch); len(bp) > 0 {
-			earlier(bp[0])
-		}
-	}
-	return next
+	return hi
 }
 
-// maxDueSteps bounds how many candidate instants dimensionDue evaluates
-// before it settles for a timer at the last one (which then re-evaluates
-// there: correct, at worst a firing that changes nothing).
-const maxDueSteps = 32
-
-// dimensionDue returns the first instant after `after` (≥ the state's
-// evaluation time) at which the user's placement cur in p's dimension
-// changes with time alone, or 0 if it never does. in holds the user's
-// attributes and tags (events alone change them). Candidates are the
-// instants where a rule that can decide the placement changes — the when of
-// every tier reachable from cur, cur's exit rule — and the end of cur's
-// dwell; the placement is evaluated at each in turn until it changes.
-func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, after int64) int64 {
-	buf := &p.scratch
-	t := after
-	for range maxDueSteps {
-		next := int64(0)
-		earlier := func(c int64) {
-			if c > t && (next == 0 || c < next) {
-				next = c
-			}
-		}
-		for i := range p.dim.Tiers {
-			if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
-				continue
-			}
-			earlier(m.ruleNextChange(s, p.dim.Tiers[i].When, cur, t, buf))
-		}
-		if cur.Tier != NoTier {
-			tier := &p.dim.Tiers[cur.Tier]
-			if tier.Exit != nil {
-				earlier(m.ruleNextChange(s, tier.Exit, cur, t, buf))
-			}
-			if tier.MinDwell > 0 {
-				earlier(cur.Since + tier.MinDwell)
-			}
-		}
-		if next == 0 {
-			return 0
-		}
-		m.ruleInputAt(s, next, &in)
-		if p.place(cur, next, &in) != cur.Tier {
-			return next
-		}
-		t = next
+// monotoneFlip finds the flip of an atom over a variable that moves
+// continuously and monotonically with time and has no breakpoint: idle,
+// age and recency time and tier.days grow linearly, activity decays. The
+// flip is the least instant in (after, MaxTime] where the atom differs,
+// if it differs at MaxTime. The crossing computed in closed form is only a
+// hint: the search gallops from it to a bracket and bisects, evaluating the
+// variable as placement does, so the result is that least instant (the one
+// a bisection of the whole range finds) whatever the hint's rounding.
+func (m *Model) monotoneFlip(s *State, a *planAtom, cur Placement, after int64, was bool) int64 {
+	at := func(t int64) bool { return a.op.holds(m.varAt(s, a.score, cur, t), a.c) }
+	if after >= MaxTime || at(MaxTime) == was {
+		return 0
 	}
-	return t
+	lo, hi := after, int64(MaxTime) // at(lo) = was, at(hi) ≠ was
+	if h, ok := m.crossingHint(s, a, cur); ok && h > lo && h < hi {
+		if at(h) != was {
+			hi = h
+			for step := int64(1); hi-step > lo; step *= 2 {
+				if at(hi-step) == was {
+					lo = hi - step
+					break
+				}
+				hi -= step
+			}
+		} else {
+			lo = h
+			for step := int64(1); lo+step < hi; step *= 2 {
+				if at(lo+step) != was {
+					hi = lo + step
+					break
+				}
+				lo += step
+			}
+		}
+	}
+	return bisectFlip(at, was, lo, hi)
 }
 
-// stepFlip finds the flip of an atom over a window count or sum in one pass
-// over the buckets, each value kept by subtraction as buckets leave the
-// window (exact integer arithmetic, so the values are those scoreAt
-// computes); ok is false for scores it does not handle.
-func (m *Model) stepFlip(s *State, a atom, was bool, after int64) (flip int64, ok bool) {
+// crossingHint returns about the instant a monotone variable crosses the
+// atom's constant.
+func (m *Model) crossingHint(s *State, a *planAtom, cur Placement) (int64, bool) {
+	var ref int64 // linear variables: (t − ref)/Day
 	switch a.score {
-	case 1, 2: // active_days_7, active_days_30: each day leaves at (d + N)·Day
-		n := m.activeShort
-		if a.score == 2 {
-			n = m.activeLong
+	case varTierDays:
+		ref = cur.Since
+	case 5:
+		ref = s.lastPurchase
+	case 8:
+		ref = s.lastSeen
+	case 9:
+		ref = s.firstSeen
+	case 0: // activity·2^(−(t − activityAt)/halfLife)
+		if s.activity <= 0 || a.c <= 0 {
+			return 0, false
 		}
-		for i, d := range s.activeDays {
-			exit := (d + n) * Day
-			if exit > after && holds(a.op, float64(len(s.activeDays)-i-1), a.c) != was {
-				return exit, true
-			}
-		}
-		return 0, true
-	case 3: // monetary_365d: at bucket i's exit the buckets up to i are out
-		rest := s.net
-		for i := range s.money {
-			b := &s.money[i]
-			rest -= b.purchase - b.refund
-			exit := (b.day + m.monetaryDays) * Day
-			if exit > after && holds(a.op, float64(rest)/1000, a.c) != was {
-				return exit, true
-			}
-		}
-		return 0, true
-	case 4: // purchases_90d
-		total := 0
-		for i := range s.money {
-			total += int(s.money[i].purchases)
-		}
-		for i := range s.money {
-			b := &s.money[i]
-			total -= int(b.purchases)
-			exit := (b.day + m.purchaseDays) * Day
-			if b.purchases > 0 && exit > after && holds(a.op, float64(total), a.c) != was {
-				return exit, true
-			}
-		}
-		return 0, true
+		h := float64(s.activityAt) + float64(m.halfLife*float64(detLog(s.activity/a.c)/math.Ln2))
+		return hintOf(h)
+	default:
+		return 0, false
 	}
-	return 0, false
+	return hintOf(float64(ref) + float64(a.c*float64(Day)))
+}
+
+func hintOf(h float64) (int64, bool) {
+	if !(h > 0 && h < float64(MaxTime)) { // also NaN
+		return 0, false
+	}
+	return int64(h), true
 }

@@ -219,6 +219,12 @@ func BenchmarkDefaultModelFile(b *testing.B) {
 // or three comparisons (30 rules), thresholds spread so users sit in the
 // middle of each ladder.
 func BenchmarkThirtyRules(b *testing.B) {
+	benchPlacement(b, thirtyRules(b))
+}
+
+// thirtyRules is the model of BenchmarkThirtyRules.
+func thirtyRules(tb testing.TB) *ModelSpec {
+	tb.Helper()
 	var sb strings.Builder
 	sb.WriteString("model \"thirty\" {\n  version = 1\n")
 	for d, score := range []string{"monetary_365d", "activity", "fraud_risk"} {
@@ -232,7 +238,7 @@ func BenchmarkThirtyRules(b *testing.B) {
 	sb.WriteString("}\n")
 	spec, err := ParseModelFile("thirty.hcl", []byte(sb.String()))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	benchPlacement(b, spec)
+	return spec
 }

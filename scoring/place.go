@@ -22,16 +22,27 @@ func (c Placement) tierDays(t int64) float64 {
 }
 
 // placer evaluates one dimension's tiers; it is not safe for concurrent use
-// (it reuses its activation), one per shard.
+// (it reuses its activation and scratch buffers), one per shard.
 type placer struct {
 	dim *DimensionSpec
-	act *ruleActivation
+	act *ruleActivation // for rules evaluated by CEL
 	// allowed[from][to]: the move is in the dimension's moves (nil: all allowed).
 	allowed [][]bool
-	scratch []int64 // breakpoints, reused by dimensionDue
+	plan    *dimPlan
+	vals    ruleVals // the values placement reads, reused
+	due     flipSet  // the atoms' next flips, reused by dimensionDue
+	truth   []bool   // the atoms' truths at a candidate instant, reused by dimensionDue
+	stale   []int32  // atoms solved again, reused by dimensionDue
+	scratch []int64  // breakpoints, reused by dimensionDue
 }
 
 func newPlacer(d *DimensionSpec) *placer {
+	return newPlanPlacer(d, nil)
+}
+
+// newPlanPlacer returns a placer of d; plan is d's plan (newDimPlan), or
+// nil to work it out.
+func newPlanPlacer(d *DimensionSpec, plan *dimPlan) *placer {
 	p := &placer{dim: d, act: newRuleActivation()}
 	if d.Moves != nil {
 		p.allowed = make([][]bool, len(d.Tiers))
@@ -43,6 +54,12 @@ func newPlacer(d *DimensionSpec) *placer {
 			}
 		}
 	}
+	if plan == nil {
+		plan = newDimPlan(d, p.allowed)
+	}
+	p.plan = plan
+	p.due = flipSet{atoms: plan.atoms, was: make([]bool, len(plan.atoms)), flips: make([]int64, len(plan.atoms))}
+	p.truth = make([]bool, len(plan.atoms))
 	return p
 }
 
@@ -66,21 +83,20 @@ func newPlacer(d *DimensionSpec) *placer {
 //     for a tier without one, when its own when no longer holds (which is
 //     why the candidate comes after it).
 func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
-	p.act.set(in)
-	name, previous := "", ""
-	if cur.Tier != NoTier {
-		name = p.dim.Tiers[cur.Tier].Name
-	}
-	if cur.Tier != NoTier && cur.Previous != NoTier {
-		previous = p.dim.Tiers[cur.Previous].Name
-	}
-	p.act.setTier(name, cur.tierDays(now), previous)
+	p.vals.setInput(in)
+	return p.placeVals(cur, now, &p.vals)
+}
+
+// placeVals is place reading v (its tier fields are set here).
+func (p *placer) placeVals(cur Placement, now int64, v *ruleVals) int {
+	v.setTier(p.dim, cur, now)
 	cand := NoTier
 	for i := range p.dim.Tiers {
 		if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
 			continue
 		}
-		if ok, _ := p.dim.Tiers[i].When.eval(p.act); ok {
+		v.atoms = p.plan.when[i]
+		if p.dim.Tiers[i].When.holds(v, p.act) {
 			cand = i
 			break
 		}
@@ -98,10 +114,9 @@ func (p *placer) place(cur Placement, now int64, in *RuleInput) int {
 	if t.MinDwell > 0 && now-cur.Since < t.MinDwell {
 		return cur.Tier
 	}
-	if t.Exit != nil {
-		if leave, _ := t.Exit.eval(p.act); !leave {
-			return cur.Tier
-		}
+	v.atoms = p.plan.exit[cur.Tier]
+	if t.Exit != nil && !t.Exit.holds(v, p.act) {
+		return cur.Tier
 	}
 	return cand
 }

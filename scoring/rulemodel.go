@@ -31,7 +31,24 @@ type RuleModel struct {
 	spec    *ModelSpec
 	base    *Model // score parameters; its own tiers are unused
 	dims    []Dimension
-	placers sync.Pool // []*placer: placers reuse an activation
+	plans   []*dimPlan // by dimension
+	scratch sync.Pool  // *ruleScratch
+	placers sync.Pool  // []*placer, one per dimension
+}
+
+// ruleScratch is what one Apply, Advance or NextDue reuses: a placer per
+// dimension and the values its rules read.
+type ruleScratch struct {
+	placers []*placer
+	vals    ruleVals
+}
+
+func (m *RuleModel) newPlacers() []*placer {
+	ps := make([]*placer, len(m.spec.Dimensions))
+	for i := range m.spec.Dimensions {
+		ps[i] = newPlanPlacer(&m.spec.Dimensions[i], m.plans[i])
+	}
+	return ps
 }
 
 // NewRuleModel returns the model of a parsed model file.
@@ -51,13 +68,11 @@ func NewRuleModel(spec *ModelSpec) (*RuleModel, error) {
 		}
 		m.dims = append(m.dims, dim)
 	}
-	m.placers.New = func() any {
-		ps := make([]*placer, len(spec.Dimensions))
-		for i := range spec.Dimensions {
-			ps[i] = newPlacer(&spec.Dimensions[i])
-		}
-		return ps
+	for i := range spec.Dimensions {
+		m.plans = append(m.plans, newPlacer(&spec.Dimensions[i]).plan)
 	}
+	m.scratch.New = func() any { return &ruleScratch{placers: m.newPlacers()} }
+	m.placers.New = func() any { return m.newPlacers() }
 	return m, nil
 }
 
@@ -102,14 +117,14 @@ func (m *RuleModel) places(s *State) []placeState {
 // Model.Apply: first the timers due up to now (Cause "timer", At = their
 // instant), then the event's (Cause = its ID, At = now).
 func (m *RuleModel) Apply(s *State, e *Event, now int64, out []Transition) []Transition {
-	out = m.Advance(s, now, out)
+	sc := m.scratch.Get().(*ruleScratch)
+	out = m.advance(s, sc, now, out)
 	now = s.evalAt
 	m.base.fold(s, e, now)
 	s.events++
-	ps := m.placers.Get().([]*placer)
-	defer m.placers.Put(ps)
-	out = m.place(s, ps, now, e.ID, out)
-	s.due, s.dueOK = m.computeDue(s, ps), true
+	out = m.place(s, sc, now, e.ID, out)
+	s.due, s.dueOK = m.computeDue(s, sc), true
+	m.scratch.Put(sc)
 	return out
 }
 
@@ -117,23 +132,28 @@ func (m *RuleModel) Apply(s *State, e *Event, now int64, out []Transition) []Tra
 // placement changes is evaluated in time order and its transitions appended
 // with At = that instant and Cause "timer".
 func (m *RuleModel) Advance(s *State, now int64, out []Transition) []Transition {
+	sc := m.scratch.Get().(*ruleScratch)
+	out = m.advance(s, sc, now, out)
+	m.scratch.Put(sc)
+	return out
+}
+
+func (m *RuleModel) advance(s *State, sc *ruleScratch, now int64, out []Transition) []Transition {
 	if now < s.evalAt {
 		now = s.evalAt
 	}
-	ps := m.placers.Get().([]*placer)
-	defer m.placers.Put(ps)
 	for {
 		if !s.dueOK {
-			s.due, s.dueOK = m.computeDue(s, ps), true
+			s.due, s.dueOK = m.computeDue(s, sc), true
 		}
 		d := s.due
 		if d == 0 || d > now {
 			break
 		}
 		s.evalAt = d
-		out = m.place(s, ps, d, CauseTimer, out)
+		out = m.place(s, sc, d, CauseTimer, out)
 		s.prune(m.base, d)
-		s.due, s.dueOK = m.computeDue(s, ps), true
+		s.due, s.dueOK = m.computeDue(s, sc), true
 	}
 	if s.evalAt != now {
 		s.evalAt = now
@@ -146,17 +166,17 @@ func (m *RuleModel) Advance(s *State, now int64, out []Transition) []Transition 
 // which a placement changes with time alone, or 0.
 func (m *RuleModel) NextDue(s *State) int64 {
 	if !s.dueOK {
-		ps := m.placers.Get().([]*placer)
-		s.due, s.dueOK = m.computeDue(s, ps), true
-		m.placers.Put(ps)
+		sc := m.scratch.Get().(*ruleScratch)
+		s.due, s.dueOK = m.computeDue(s, sc), true
+		m.scratch.Put(sc)
 	}
 	return s.due
 }
 
-func (m *RuleModel) computeDue(s *State, ps []*placer) int64 {
+func (m *RuleModel) computeDue(s *State, sc *ruleScratch) int64 {
 	due := int64(0)
 	for i, pl := range m.places(s) {
-		if d := m.base.dimensionDue(s, ps[i], pl.placement(), RuleInput{}, s.evalAt); d != 0 && (due == 0 || d < due) {
+		if d := m.base.dimensionDue(s, sc.placers[i], pl.placement(), RuleInput{}, s.evalAt); d != 0 && (due == 0 || d < due) {
 			due = d
 		}
 	}
@@ -164,16 +184,22 @@ func (m *RuleModel) computeDue(s *State, ps []*placer) int64 {
 }
 
 // place evaluates every dimension at t and appends a transition for each
-// that changed.
-func (m *RuleModel) place(s *State, ps []*placer, t int64, cause string, out []Transition) []Transition {
-	var in RuleInput
-	m.base.ruleInputAt(s, t, &in)
+// that changed. The dimensions share the scores they read, each computed
+// once, on first read; a transition carries every score.
+func (m *RuleModel) place(s *State, sc *ruleScratch, t int64, cause string, out []Transition) []Transition {
+	v := &sc.vals
+	v.reset(m.base, s, t, nil, nil)
+	var scores Scores
+	scored := false
 	places := m.places(s)
 	for d := range places {
 		pl := &places[d]
-		next := ps[d].place(pl.placement(), t, &in)
+		next := sc.placers[d].placeVals(pl.placement(), t, v)
 		if next == pl.tier {
 			continue
+		}
+		if !scored {
+			scores, scored = m.base.scoresAt(s, t), true
 		}
 		tier := &m.spec.Dimensions[d].Tiers[next]
 		from := ""
@@ -183,7 +209,7 @@ func (m *RuleModel) place(s *State, ps []*placer, t int64, cause string, out []T
 		pl.seq++
 		out = append(out, Transition{
 			Dimension: m.dims[d].Name, From: from, To: tier.Name, Seq: pl.seq,
-			At: t, Reason: tier.Reason, Cause: cause, Scores: in.Scores,
+			At: t, Reason: tier.Reason, Cause: cause, Scores: scores,
 		})
 		pl.previous, pl.tier, pl.since = pl.tier, next, t
 	}

@@ -129,3 +129,94 @@ func BenchmarkRuleModelApply(b *testing.B) {
 		})
 	}
 }
+
+// applier is what the Apply benchmarks run: a Model or a RuleModel.
+type applier interface {
+	Apply(s *State, e *Event, now int64, out []Transition) []Transition
+}
+
+// BenchmarkRuleModelUsers measures Apply on warm states, like
+// BenchmarkApply/mixed: 512 users, each with ~300 events of mixed types
+// over ~90 days, receive events in turn, each user's clock advancing ~1 h
+// per event; under examples/default.hcl ("default"), the 30-rule model of
+// BenchmarkThirtyRules ("thirty") and default@v1 ("go").
+func BenchmarkRuleModelUsers(b *testing.B) {
+	spec, goModel := exampleModel(b, "default.hcl")
+	def, err := NewRuleModel(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	thirty, err := NewRuleModel(thirtyRules(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		m    applier
+	}{{"default", def}, {"thirty", thirty}, {"go", goModel}} {
+		b.Run(c.name, func(b *testing.B) {
+			const users = 512
+			r := rand.New(rand.NewPCG(1, 2))
+			states := make([]State, users)
+			nows := make([]int64, users)
+			out := make([]Transition, 0, 16)
+			for u := range states {
+				now := t0
+				for i := range 300 {
+					now += r.Int64N(14 * hour)
+					e := ev(fmt.Sprint(i), propTypes[r.IntN(len(propTypes))], now-r.Int64N(2*Day), 1000+r.Int64N(100_000))
+					out = c.m.Apply(&states[u], e, now, out[:0])
+				}
+				nows[u] = now
+			}
+			events := make([]Event, 64)
+			for i := range events {
+				events[i] = Event{ID: fmt.Sprint("b", i), User: "u", Type: propTypes[i%len(propTypes)], Amount: 5000}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				u := i % users
+				nows[u] += hour
+				e := &events[i%len(events)]
+				e.TS = nows[u]
+				out = c.m.Apply(&states[u], e, nows[u], out[:0])
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkRuleModelHeavyBuyer: one user with a purchase every 10 minutes
+// for a year (365 day buckets of 144 purchases) receives another, under
+// examples/default.hcl ("rules") and default@v1 ("go"): the cost per event
+// must not grow with the buckets walked per candidate instant.
+func BenchmarkRuleModelHeavyBuyer(b *testing.B) {
+	spec, goModel := exampleModel(b, "default.hcl")
+	rm, err := NewRuleModel(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		m    applier
+	}{{"rules", rm}, {"go", goModel}} {
+		b.Run(c.name, func(b *testing.B) {
+			var s State
+			out := make([]Transition, 0, 16)
+			now := t0
+			e := ev("p", TypePurchase, now, 25_000)
+			for range 365 * 144 {
+				now += 10 * minute
+				e.TS = now
+				out = c.m.Apply(&s, e, now, out[:0])
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				now += 10 * minute
+				e.TS = now
+				out = c.m.Apply(&s, e, now, out[:0])
+			}
+		})
+	}
+}

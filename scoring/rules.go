@@ -25,6 +25,7 @@ type Rule struct {
 	prg    cel.Program
 	ast    *cel.Ast
 	timing ruleTiming
+	native *nativeNode // nil: evaluated by prg (see native.go)
 }
 
 // scoreFields are the fields of the scores object rules read, by their
@@ -171,7 +172,11 @@ func (c *modelChecker) rule(a *hcl.Attribute, name string) *Rule {
 		c.fail(a.Expr.Range(), err.Error())
 		return nil
 	}
-	return &Rule{Name: name, Source: text, prg: prg, ast: folded, timing: timing}
+	native, ok := compileNative(folded.NativeRep().Expr())
+	if !ok || !native.bindAtoms(timing.atoms) {
+		native = nil
+	}
+	return &Rule{Name: name, Source: text, prg: prg, ast: folded, timing: timing, native: native}
 }
 
 // ruleText returns the text of a rule attribute, which must be a string
@@ -307,6 +312,21 @@ func (a *ruleActivation) set(in *RuleInput) {
 	}
 }
 
+// setVals loads v, computing every score it does not hold yet.
+func (a *ruleActivation) setVals(v *ruleVals) {
+	for i := range a.scores.vals {
+		a.scores.vals[i] = types.Double(v.get(i))
+	}
+	a.tier.vals[0], a.tier.vals[1], a.tier.vals[2] = types.String(v.name), types.Double(v.get(varTierDays)), types.String(v.previous)
+	a.attrs, a.tags = noAttrs, noTags
+	if v.attrs != nil {
+		a.attrs = v.attrs
+	}
+	if v.tags != nil {
+		a.tags = v.tags
+	}
+}
+
 var (
 	noAttrs any = map[string]string{}
 	noTags  any = []string{}
@@ -338,4 +358,16 @@ func (r *Rule) eval(a *ruleActivation) (bool, error) {
 	}
 	b, ok := out.(types.Bool)
 	return bool(b) && ok, nil
+}
+
+// holds evaluates the rule on v: natively when it compiled to a native
+// tree, else with CEL through a (the scratch activation of the caller). A
+// failing rule is false, as in eval.
+func (r *Rule) holds(v *ruleVals, a *ruleActivation) bool {
+	if r.native != nil {
+		return r.native.eval(v) == triTrue
+	}
+	a.setVals(v)
+	ok, _ := r.eval(a)
+	return ok
 }

@@ -36,9 +36,10 @@ var scoreMotions = []scoreMotion{
 	motionContinuous, // age_days: grows
 }
 
-// varTierDays is the variable index of tier.days in atoms, after the scores:
-// the days since the user entered its tier, which grows with time.
-var varTierDays = len(scoreFields)
+// varTierDays is the variable index of tier.days in atoms, after the scores
+// (len(scoreFields)): the days since the user entered its tier, which grows
+// with time.
+const varTierDays = 10
 
 // varName names variable v (a score index or varTierDays) as rules write it.
 func varName(v int) string {
