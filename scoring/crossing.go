@@ -15,9 +15,15 @@ import (
 // breakpoints (active days leaving their windows). So between consecutive
 // breakpoints a comparison with a constant flips at most once, and the first
 // flip is found exactly: at a breakpoint by evaluating there, inside a
-// segment by bisecting on whole milliseconds with the same evaluation the
+// segment by searching whole milliseconds with the same evaluation the
 // placement uses. No formula is inverted, so rounding cannot make a timer
-// early or late.
+// early or late: a closed form only hints where the search starts.
+//
+// The atoms over one variable are solved together (flips): a step score's
+// list is walked once, its value kept by subtraction (exact integers), and
+// for window sums and counts compared as an integer with the interval where
+// no atom changes (region.go). crossingref_test.go keeps the one-atom,
+// evaluate-at-every-breakpoint algorithm these must equal.
 
 // ruleInputAt fills in with the scores of s at t (t ≥ the state's
 // evaluation time); attributes and tags are left as they are.
@@ -219,31 +225,49 @@ func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *
 // flips sets f.flips[id] to nextFlip(f.atoms[id], after) for every id of
 // f.ids, all atoms over variable v.
 func (m *Model) flips(s *State, v int, cur Placement, after int64, f *flipSet, scratch *[]int64) {
-	v0 := m.varAt(s, v, cur, after)
-	for _, id := range f.ids {
-		a := &f.atoms[id]
-		f.was[id], f.flips[id] = a.op.holds(v0, a.c), 0
-	}
-	f.left = len(f.ids)
 	switch v {
-	case 1, 2:
+	case 1, 2: // the window walks start from the value at after, as scoreAt computes it
 		m.activeDayFlips(s, v, after, f)
+		return
 	case 3:
 		m.monetaryFlips(s, after, f)
+		return
 	case 4:
 		m.purchaseFlips(s, after, f)
+		return
 	case 7:
 		m.fraudFlips(s, after, f)
-	case 6: // churn_risk: continuous between active days leaving their windows
+		return
+	}
+	f.start(m.varAt(s, v, cur, after))
+	if v == 6 { // churn_risk: continuous between active days leaving their windows
 		bps := m.breakpoints(s, v, after, scratch)
 		for _, id := range f.ids {
 			f.flips[id] = m.segmentFlip(s, f.atoms[id].atom, cur, after, f.was[id], bps)
 		}
-	default: // continuous and monotone, no breakpoint
-		for _, id := range f.ids {
-			f.flips[id] = m.monotoneFlip(s, &f.atoms[id], cur, after, f.was[id])
-		}
+		return
 	}
+	for _, id := range f.ids { // continuous and monotone, no breakpoint
+		f.flips[id] = m.monotoneFlip(s, &f.atoms[id], cur, after, f.was[id])
+	}
+}
+
+// start sets the atoms' truths from the variable's value val at the
+// instant searched from; no flip found yet.
+func (f *flipSet) start(val float64) {
+	for _, id := range f.ids {
+		a := &f.atoms[id]
+		f.was[id], f.flips[id] = a.op.holds(val, a.c), 0
+	}
+	f.left = len(f.ids)
+}
+
+// startInt is start for a window sum or count n.
+func (f *flipSet) startInt(n int64) {
+	for _, id := range f.ids {
+		f.was[id], f.flips[id] = f.atoms[id].region.contains(n), 0
+	}
+	f.left = len(f.ids)
 }
 
 // Step scores: one pass over the sorted list whose exits change the score,
@@ -264,6 +288,7 @@ func (m *Model) activeDayFlips(s *State, v int, after int64, f *flipSet) {
 		i++
 	}
 	left := int64(len(days) - i) // the days counted at after (all are ≤ its day)
+	f.startInt(left)
 	lo, hi := f.cell(left)
 	for ; i < len(days); i++ {
 		if left--; left >= lo && left <= hi {
@@ -284,6 +309,7 @@ func (m *Model) monetaryFlips(s *State, after int64, f *flipSet) {
 	for ; i < len(s.money) && (s.money[i].day+m.monetaryDays)*Day <= after; i++ {
 		rest -= s.money[i].purchase - s.money[i].refund
 	}
+	f.startInt(rest) // monetaryAt(after) in milli-units: integer sums in any order are exact
 	lo, hi := f.cell(rest)
 	for ; i < len(s.money); i++ {
 		b := &s.money[i]
@@ -307,6 +333,7 @@ func (m *Model) purchaseFlips(s *State, after int64, f *flipSet) {
 	for ; i < len(s.money) && (s.money[i].day+m.purchaseDays)*Day <= after; i++ {
 		total -= int64(s.money[i].purchases)
 	}
+	f.startInt(total)
 	lo, hi := f.cell(total)
 	for ; i < len(s.money); i++ {
 		b := &s.money[i]
@@ -346,8 +373,11 @@ func (m *Model) fraudFlips(s *State, after int64, f *flipSet) {
 		bought += s.money[i].purchase
 		refunded += s.money[i].refund
 	}
-	var lastZ, val float64
-	first := true
+	// The inputs at after are exactly fraudInputsAt's: the elements whose
+	// exit is later.
+	lastZ := m.fraudZ(fraudInputs{coupons: len(s.coupons) - ci, ratio: refundRatio(bought, refunded), peak: peak})
+	val := 100 * sigmoid(lastZ)
+	f.start(val)
 	const none = math.MaxInt64
 	for {
 		next := int64(none)
@@ -383,8 +413,8 @@ func (m *Model) fraudFlips(s *State, after int64, f *flipSet) {
 			bi++
 		}
 		z := m.fraudZ(fraudInputs{coupons: len(s.coupons) - ci, ratio: refundRatio(bought, refunded), peak: peak})
-		if first || math.Float64bits(z) != math.Float64bits(lastZ) {
-			val, lastZ, first = 100*sigmoid(z), z, false
+		if math.Float64bits(z) != math.Float64bits(lastZ) {
+			val, lastZ = 100*sigmoid(z), z
 		}
 		if f.at(next, val) {
 			return

@@ -1,7 +1,9 @@
 package scoring
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/google/cel-go/common/operators"
@@ -208,6 +210,12 @@ func TestNextFlipMatchesReference(t *testing.T) {
 		compared := 0
 		for round := range 300 {
 			s := randomState(m, r, now, []int64{Day, 20 * Day, 200 * Day, 400 * Day}[round%4])
+			if round%3 == 0 {
+				s = denseState(m, r, now, []int64{Day, 60 * Day, 400 * Day}[round%9/3])
+			}
+			if round%5 == 0 {
+				s = denseState(m, r, now, []int64{Day, 60 * Day, 400 * Day}[round%3])
+			}
 			if round%17 == 0 {
 				s = new(State)
 			}
@@ -239,6 +247,64 @@ func TestNextFlipMatchesReference(t *testing.T) {
 	}
 }
 
+// stepsModel has a dimension whose atoms flip many times without changing
+// the placement (dimensionDue then settles after maxDueSteps candidates),
+// one mixing native rules with CEL ones, and one with dwell and moves.
+func stepsModel(t testing.TB) *ModelSpec {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("model \"steps\" {\n  version = 1\n  dimension \"many\" {\n")
+	for i := range 40 {
+		fmt.Fprintf(&sb, "    tier \"t%d\" { when = \"scores.idle_days >= %d.5 && tier.name == 'nowhere' || scores.active_days_30 > %d && false\" }\n", i, i, 40-i)
+	}
+	sb.WriteString(`    tier "rest" { when = "true" }
+  }
+  dimension "mixed" {
+    tier "a" { when = "scores.monetary_365d / 1000.0 > scores.purchases_90d && scores.fraud_risk < 50" }
+    tier "b" {
+      when = "scores.activity >= 1.5 || size(tags) > 1"
+      exit = "scores.activity < 0.5"
+    }
+    tier "c" { when = "scores.recency_days < 3 && scores.churn_risk <= 40" }
+    tier "d" { when = "true" }
+  }
+  dimension "dwell" {
+    moves = { low = ["mid"], mid = ["top", "low"] }
+    tier "top" {
+      when      = "scores.purchases_90d >= 3 && scores.age_days >= 2"
+      exit      = "scores.purchases_90d < 2 || tier.days >= 20"
+      min_dwell = "5d"
+    }
+    tier "mid" {
+      when      = "scores.active_days_7 >= 2 || tier.previous == 'top' && tier.days < 3"
+      min_dwell = "2d"
+    }
+    tier "low" { when = "true" }
+  }
+}
+`)
+	spec, err := ParseModelFile("steps.hcl", []byte(sb.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// denseState applies up to 400 random events over the last span ms.
+func denseState(m *Model, r *rand.Rand, now, span int64) *State {
+	s := new(State)
+	types := []string{TypePurchase, TypePurchase, TypeRefund, TypeCoupon, TypeLogin, TypeView, TypeView}
+	for i := range 1 + r.IntN(400) {
+		typ := types[r.IntN(len(types))]
+		e := Event{ID: fmt.Sprint(i), User: "u", Type: typ, TS: now - r.Int64N(span)}
+		if typ == TypePurchase || typ == TypeRefund {
+			e.Amount = 1000 * (1 + r.Int64N(3_000))
+		}
+		m.Apply(s, &e, now, nil)
+	}
+	return s
+}
+
 // dimensionDue equals the reference for the dimensions of every example
 // model and of the test models, from every tier, over random histories.
 func TestDimensionDueMatchesReference(t *testing.T) {
@@ -257,10 +323,12 @@ func TestDimensionDueMatchesReference(t *testing.T) {
 		}
 		specs[name] = spec
 	}
+	specs["steps.hcl"] = stepsModel(t)
+	specs["thirty.hcl"] = thirtyRules(t)
 	r := rand.New(rand.NewPCG(29, 31))
 	const now = int64(1_790_000_000_000)
-	compared, dues := 0, 0
-	for _, name := range []string{"default.hcl", "edu-value.hcl", "coupon-abuse.hcl", "due.hcl", "place.hcl"} {
+	compared, dues, settled := 0, 0, 0
+	for _, name := range []string{"default.hcl", "edu-value.hcl", "coupon-abuse.hcl", "due.hcl", "place.hcl", "steps.hcl", "thirty.hcl"} {
 		spec := specs[name]
 		m, err := NewModel(spec.Params)
 		if err != nil {
@@ -268,6 +336,9 @@ func TestDimensionDueMatchesReference(t *testing.T) {
 		}
 		for round := range 150 {
 			s := randomState(m, r, now, []int64{Day, 20 * Day, 200 * Day, 400 * Day}[round%4])
+			if round%3 == 0 {
+				s = denseState(m, r, now, []int64{Day, 60 * Day, 400 * Day}[round%9/3])
+			}
 			for d := range spec.Dimensions {
 				p := newPlacer(&spec.Dimensions[d])
 				for tier := NoTier; tier < len(p.dim.Tiers); tier++ {
@@ -286,13 +357,18 @@ func TestDimensionDueMatchesReference(t *testing.T) {
 					compared++
 					if got != 0 {
 						dues++
+						var in RuleInput
+						m.ruleInputAt(s, got, &in)
+						if placeReference(p, cur, got, &in) == cur.Tier {
+							settled++ // the step bound: a timer that changes nothing
+						}
 					}
 				}
 			}
 		}
 	}
-	t.Logf("%d due instants compared, %d non-zero", compared, dues)
-	if dues < compared/4 {
-		t.Errorf("only %d of %d due instants non-zero", dues, compared)
+	t.Logf("%d due instants compared, %d non-zero, %d after %d candidates", compared, dues, settled, maxDueSteps)
+	if dues < compared/4 || settled < 50 {
+		t.Errorf("only %d of %d due instants non-zero, %d settled by the step bound", dues, compared, settled)
 	}
 }

@@ -22,6 +22,11 @@ type tierPlan struct {
 	atoms  []int32 // ids into dimPlan.atoms, ordered by variable (solved together)
 	steps  []int   // step scores read outside atoms, sorted, once each
 	native bool    // every rule is native: placements read atom truths
+	// rules are the rules that decide the placement (numbered as
+	// ruleTruths: tier i's when is i, its exit n+i for n tiers), and
+	// rulesOf[k] those of them that read atoms[k].
+	rules   []int32
+	rulesOf [][]int32
 }
 
 // newDimPlan analyses dimension d; allowed is its moves matrix (nil: all
@@ -57,10 +62,12 @@ func newDimPlan(d *DimensionSpec, allowed [][]bool) *dimPlan {
 		p.when = append(p.when, ruleIDs(t.When))
 		p.exit = append(p.exit, ruleIDs(t.Exit))
 	}
-	for from := NoTier; from < len(d.Tiers); from++ {
+	n := len(d.Tiers)
+	for from := NoTier; from < n; from++ {
 		tp := tierPlan{native: true}
-		add := func(r *Rule) {
+		add := func(r *Rule, num int32) {
 			tp.native = tp.native && r.native != nil
+			tp.rules = append(tp.rules, num)
 			for _, a := range r.timing.atoms {
 				if i := id(a); !slices.Contains(tp.atoms, i) {
 					tp.atoms = append(tp.atoms, i)
@@ -74,19 +81,36 @@ func newDimPlan(d *DimensionSpec, allowed [][]bool) *dimPlan {
 		}
 		for to := range d.Tiers {
 			if from == NoTier || allowed == nil || allowed[from][to] {
-				add(d.Tiers[to].When)
+				add(d.Tiers[to].When, int32(to))
 			}
 		}
 		if from != NoTier && d.Tiers[from].Exit != nil {
-			add(d.Tiers[from].Exit)
+			add(d.Tiers[from].Exit, int32(n+from))
 		}
 		slices.SortFunc(tp.atoms, func(a, b int32) int {
 			return cmp.Or(cmp.Compare(p.atoms[a].score, p.atoms[b].score), cmp.Compare(a, b))
 		})
 		slices.Sort(tp.steps)
+		tp.rulesOf = make([][]int32, len(tp.atoms))
+		for k, a := range tp.atoms {
+			for _, r := range tp.rules {
+				if slices.Contains(p.ruleAtoms(r, n), a) {
+					tp.rulesOf[k] = append(tp.rulesOf[k], r)
+				}
+			}
+		}
 		p.from = append(p.from, tp)
 	}
 	return p
+}
+
+// ruleAtoms returns the atom ids of rule r (numbered as ruleTruths) of a
+// dimension of n tiers.
+func (p *dimPlan) ruleAtoms(r int32, n int) []int32 {
+	if int(r) < n {
+		return p.when[r]
+	}
+	return p.exit[int(r)-n]
 }
 
 // maxDueSteps bounds how many candidate instants dimensionDue evaluates
@@ -107,7 +131,10 @@ const maxDueSteps = 32
 // candidates before it: an atom that does not flip in (t, f) has the same
 // truth at every instant of it, so its next flip after any of them is
 // still f. Only the atoms that flipped at the candidate just evaluated are
-// solved again.
+// solved again. When every rule deciding the placement is native, the
+// rules read the atoms' truths (known from their flips) instead of scores,
+// and only the rules reading an atom that flips at a candidate are
+// evaluated again there.
 func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, after int64) int64 {
 	tp := &p.plan.from[cur.Tier+1]
 	dwell := int64(0)
@@ -119,18 +146,38 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 	if len(tp.atoms) == 0 && len(tp.steps) == 0 && dwell <= after {
 		return 0 // nothing here moves with time
 	}
+	f := &p.due
 	m.solveFlips(s, p, cur, tp.atoms, after)
 	v := &p.vals
+	if tp.native { // the rules' truths at after, from the atoms'
+		v.reset(m, s, after, in.Attrs, in.Tags)
+		v.setTier(p.dim, cur, after)
+		v.truth = p.truth
+		for _, id := range tp.atoms {
+			p.truth[id] = f.was[id]
+		}
+		for _, r := range tp.rules {
+			p.ruleTruths[r] = p.evalRule(r, v)
+		}
+	}
 	t := after
 	for range maxDueSteps {
-		next := int64(0)
+		// The earliest flip, and the atoms (positions in tp.atoms) flipping then.
+		next, stale := int64(0), p.stale[:0]
+		for k, id := range tp.atoms {
+			switch c := f.flips[id]; {
+			case c <= t: // never (0)
+			case next == 0 || c < next:
+				next, stale = c, append(stale[:0], int32(k))
+			case c == next:
+				stale = append(stale, int32(k))
+			}
+		}
+		atomsNext := next
 		earlier := func(c int64) {
 			if c > t && (next == 0 || c < next) {
 				next = c
 			}
-		}
-		for _, id := range tp.atoms {
-			earlier(p.due.flips[id])
 		}
 		for _, sc := range tp.steps {
 			if bp := m.breakpoints(s, sc, t, &p.scratch); len(bp) > 0 {
@@ -141,25 +188,34 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 		if next == 0 {
 			return 0
 		}
+		if next != atomsNext {
+			stale = stale[:0] // no atom flips at next
+		}
+		p.stale = stale
 		v.reset(m, s, next, in.Attrs, in.Tags)
-		if tp.native { // each atom's truth at next is known: it flips there or keeps its truth
-			for _, id := range tp.atoms {
-				p.truth[id] = p.due.was[id] != (p.due.flips[id] == next)
-			}
+		if tp.native {
 			v.truth = p.truth
+			for _, k := range stale {
+				id := tp.atoms[k]
+				p.truth[id] = !p.truth[id]
+			}
+			for _, k := range stale {
+				for _, r := range tp.rulesOf[k] {
+					p.ruleTruths[r] = p.evalRule(r, v)
+				}
+			}
+			v.rules = p.ruleTruths
 		}
 		if p.placeVals(cur, next, v) != cur.Tier {
 			return next
 		}
 		t = next
-		stale := p.stale[:0]
-		for _, id := range tp.atoms {
-			if p.due.flips[id] == t {
-				stale = append(stale, id)
-			}
+		ids := p.staleIDs[:0]
+		for _, k := range stale {
+			ids = append(ids, tp.atoms[k])
 		}
-		p.stale = stale
-		m.solveFlips(s, p, cur, stale, t)
+		p.staleIDs = ids
+		m.solveFlips(s, p, cur, ids, t)
 	}
 	return t
 }

@@ -32,8 +32,12 @@ type placer struct {
 	vals    ruleVals // the values placement reads, reused
 	due     flipSet  // the atoms' next flips, reused by dimensionDue
 	truth   []bool   // the atoms' truths at a candidate instant, reused by dimensionDue
-	stale   []int32  // atoms solved again, reused by dimensionDue
-	scratch []int64  // breakpoints, reused by dimensionDue
+	// ruleTruths are the rules' truths at a candidate instant, reused by
+	// dimensionDue: tier i's when at i, its exit at len(tiers)+i.
+	ruleTruths []bool
+	stale      []int32 // positions in a tierPlan's atoms, reused by dimensionDue
+	staleIDs   []int32 // their ids
+	scratch    []int64 // breakpoints, reused by dimensionDue
 }
 
 func newPlacer(d *DimensionSpec) *placer {
@@ -60,6 +64,7 @@ func newPlanPlacer(d *DimensionSpec, plan *dimPlan) *placer {
 	p.plan = plan
 	p.due = flipSet{atoms: plan.atoms, was: make([]bool, len(plan.atoms)), flips: make([]int64, len(plan.atoms))}
 	p.truth = make([]bool, len(plan.atoms))
+	p.ruleTruths = make([]bool, 2*len(d.Tiers))
 	return p
 }
 
@@ -95,8 +100,7 @@ func (p *placer) placeVals(cur Placement, now int64, v *ruleVals) int {
 		if cur.Tier != NoTier && p.allowed != nil && !p.allowed[cur.Tier][i] {
 			continue
 		}
-		v.atoms = p.plan.when[i]
-		if p.dim.Tiers[i].When.holds(v, p.act) {
+		if p.holds(int32(i), v) {
 			cand = i
 			break
 		}
@@ -114,9 +118,32 @@ func (p *placer) placeVals(cur Placement, now int64, v *ruleVals) int {
 	if t.MinDwell > 0 && now-cur.Since < t.MinDwell {
 		return cur.Tier
 	}
-	v.atoms = p.plan.exit[cur.Tier]
-	if t.Exit != nil && !t.Exit.holds(v, p.act) {
+	if t.Exit != nil && !p.holds(int32(len(p.dim.Tiers)+cur.Tier), v) {
 		return cur.Tier
 	}
 	return cand
+}
+
+// rule returns rule r of the dimension: tier r's when, or for r ≥ the
+// number of tiers n, tier r−n's exit (nil when it has none).
+func (p *placer) rule(r int32) *Rule {
+	if n := int32(len(p.dim.Tiers)); r >= n {
+		return p.dim.Tiers[r-n].Exit
+	}
+	return p.dim.Tiers[r].When
+}
+
+// holds evaluates rule r on v, or reads its truth from v.rules.
+func (p *placer) holds(r int32, v *ruleVals) bool {
+	if v.rules != nil {
+		return v.rules[r]
+	}
+	v.atoms = p.plan.ruleAtoms(r, len(p.dim.Tiers))
+	return p.rule(r).holds(v, p.act)
+}
+
+// evalRule evaluates native rule r on v.truth (dimensionDue).
+func (p *placer) evalRule(r int32, v *ruleVals) bool {
+	v.atoms = p.plan.ruleAtoms(r, len(p.dim.Tiers))
+	return p.rule(r).native.eval(v) == triTrue
 }

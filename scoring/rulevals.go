@@ -26,6 +26,9 @@ type ruleVals struct {
 	// (set by the placer before each rule).
 	truth []bool
 	atoms []int32
+	// When rules is set too, placement reads the rules' truths from it
+	// (numbered as placer.ruleTruths) instead of evaluating them.
+	rules []bool
 }
 
 const allScores = 1<<numVars - 1 - 1<<varTierDays
@@ -35,7 +38,7 @@ const allScores = 1<<numVars - 1 - 1<<varTierDays
 func (v *ruleVals) reset(m *Model, s *State, t int64, attrs map[string]string, tags []string) {
 	v.m, v.s, v.t, v.have = m, s, t, 0
 	v.attrs, v.tags = attrs, tags
-	v.truth = nil
+	v.truth, v.rules = nil, nil
 }
 
 // setInput makes v read in, every score given.
@@ -45,7 +48,7 @@ func (v *ruleVals) setInput(in *RuleInput) {
 		float64(sc.Purchases90d), sc.RecencyDays, sc.ChurnRisk, sc.FraudRisk, in.IdleDays, in.AgeDays}
 	v.m, v.s, v.have = nil, nil, allScores
 	v.attrs, v.tags = in.Attrs, in.Tags
-	v.truth = nil
+	v.truth, v.rules = nil, nil
 }
 
 // setTier loads the user's place in dimension d at t: cur's name, its
