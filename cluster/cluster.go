@@ -70,6 +70,9 @@ type Config struct {
 	// History is how many recent transitions each user keeps for explain;
 	// 0 keeps none. Default 10.
 	History int
+	// RFMInterval is how often the control leader merges the shards' RFM
+	// sketches into new quintile edges; default 1m.
+	RFMInterval time.Duration
 
 	ProposeTimeout time.Duration // Raft Apply enqueue timeout; default 10s
 	// PublishAckTimeout bounds the wait for JetStream's acknowledgement of an
@@ -103,7 +106,7 @@ func DefaultConfig() Config {
 		ReconcileInterval: 500 * time.Millisecond,
 		MaxBatch:          1000, MaxBatchBytes: 4 << 20, MaxInflight: 8, MaxTimersPerTick: 10_000,
 		TickInterval: time.Second, TrimInterval: 100 * time.Millisecond,
-		SweepBatch: 1000, SweepInterval: 100 * time.Millisecond, History: 10,
+		SweepBatch: 1000, SweepInterval: 100 * time.Millisecond, History: 10, RFMInterval: time.Minute,
 		ProposeTimeout: 10 * time.Second, PublishAckTimeout: 10 * time.Second, ElectionTimeout: time.Second,
 		SnapshotThreshold: 16384, SnapshotInterval: 2 * time.Minute, TrailingLogs: 2048,
 		DedupeWindow: 7 * 24 * time.Hour, EventsMaxAge: 7 * 24 * time.Hour,
@@ -119,7 +122,7 @@ func (c *Config) Validate() error {
 		name string
 		v    time.Duration
 	}{
-		{"tick interval", c.TickInterval}, {"trim interval", c.TrimInterval}, {"sweep interval", c.SweepInterval},
+		{"tick interval", c.TickInterval}, {"trim interval", c.TrimInterval}, {"sweep interval", c.SweepInterval}, {"rfm interval", c.RFMInterval},
 		{"propose timeout", c.ProposeTimeout}, {"publish ack timeout", c.PublishAckTimeout},
 		{"election timeout", c.ElectionTimeout},
 		{"snapshot interval", c.SnapshotInterval}, {"dedupe window", c.DedupeWindow},

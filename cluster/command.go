@@ -33,6 +33,7 @@ const (
 	kindTrim   commandKind = 3 // forget outbox records ≤ upTo (published)
 	kindModel  commandKind = 4 // follow the cluster's model plan
 	kindSweep  commandKind = 5 // move the next users to the shard's models
+	kindRFM    commandKind = 6 // new population RFM edges
 )
 
 func (k commandKind) String() string {
@@ -47,6 +48,8 @@ func (k commandKind) String() string {
 		return "model"
 	case kindSweep:
 		return "sweep"
+	case kindRFM:
+		return "rfm"
 	}
 	return fmt.Sprintf("kind(%d)", byte(k))
 }
@@ -68,6 +71,7 @@ type command struct {
 	UpTo    uint64     // trim
 	Limit   uint64     // tick: most timers fired and dedupe entries expired (0: no limit); sweep: most users
 	Plan    *ModelPlan // model
+	RFM     *RFMState  // rfm
 }
 
 const (
@@ -124,6 +128,17 @@ func appendModel(b []byte, now int64, plan *ModelPlan) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, commandVersion, byte(kindModel))
+	b = binary.AppendVarint(b, now)
+	return appendString(b, string(js)), nil
+}
+
+// appendRFM encodes an entry carrying the cluster's RFM edges.
+func appendRFM(b []byte, now int64, st *RFMState) ([]byte, error) {
+	js, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, commandVersion, byte(kindRFM))
 	b = binary.AppendVarint(b, now)
 	return appendString(b, string(js)), nil
 }
@@ -240,6 +255,15 @@ func decodeCommand(data []byte) (command, error) {
 		}
 	case kindSweep:
 		c.Limit = d.uvarint("limit")
+	case kindRFM:
+		js := d.bytes("rfm")
+		if d.err == nil {
+			var st RFMState
+			if err := json.Unmarshal(js, &st); err != nil {
+				return command{}, fmt.Errorf("%w: rfm: %v", ErrBadCommand, err)
+			}
+			c.RFM = &st
+		}
 	default:
 		return c, fmt.Errorf("%w: unknown kind %d", ErrBadCommand, data[1])
 	}

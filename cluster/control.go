@@ -44,13 +44,15 @@ type ControlState struct {
 	Placement [][]string           `json:"placement"`
 	// Models is the intended tier models (see ModelPlan).
 	Models ModelPlan `json:"models"`
+	// RFM is the population's current RFM quintile edges (rfm.go).
+	RFM RFMState `json:"rfm"`
 }
 
 // clone returns a deep copy.
 func (s *ControlState) clone() *ControlState {
 	c := &ControlState{Version: s.Version, Shards: s.Shards, Replicas: s.Replicas,
 		Nodes: make(map[string]*NodeInfo, len(s.Nodes)), Placement: make([][]string, len(s.Placement)),
-		Models: s.Models.clone()}
+		Models: s.Models.clone(), RFM: s.RFM}
 	for id, n := range s.Nodes {
 		cp := *n
 		c.Nodes[id] = &cp
@@ -91,6 +93,7 @@ type controlCmd struct {
 	Placement [][]string   `json:"placement,omitempty"` // init
 	From      string       `json:"from,omitempty"`      // status: the status it must have now
 	Model     *ModelChange `json:"model,omitempty"`     // model
+	RFM       *RFMState    `json:"rfm,omitempty"`       // rfm
 }
 
 // errStalePlan is the response to a place command planned on an old state.
@@ -226,6 +229,11 @@ func (s *ControlState) apply(c *controlCmd) error {
 			}
 		}
 		s.Placement[c.Shard] = slices.Clone(c.Nodes)
+	case "rfm":
+		if c.RFM == nil || !c.RFM.Edges.Valid() {
+			return errors.New("cluster: rfm op without valid edges")
+		}
+		s.RFM = RFMState{Generation: s.RFM.Generation + 1, Edges: c.RFM.Edges, At: c.RFM.At}
 	case "model":
 		if c.Model == nil {
 			return errors.New("cluster: model op without a change")

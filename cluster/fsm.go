@@ -54,6 +54,8 @@ type FSM struct {
 	counts        map[countKey]int64
 	countsDirty   bool
 	loadBuf       []byte // the user loader's value buffer
+	rfm           *rfmSketch
+	rfmDirty      bool
 
 	// Owned by the apply goroutine.
 	meta  storage.Meta
@@ -83,6 +85,7 @@ type FSM struct {
 		models   map[uint64]Model
 		view     ShardModels   // without counts
 		modelsCh chan struct{} // closed when view changes
+		sketch   []byte        // the RFM sketch as of the last commit
 		// The last Raft configuration entry applied (so committed), as seen
 		// since this process started (0: none seen yet).
 		cfgIndex uint64
@@ -173,6 +176,9 @@ func (f *FSM) load() error {
 	if err := f.loadModels(m.Counts); err != nil {
 		return err
 	}
+	if err := f.loadSketch(); err != nil {
+		return err
+	}
 	m.Counts = nil // the counts live in the model record
 	f.meta = m
 	f.publishMeta()
@@ -259,6 +265,8 @@ func (f *FSM) applyCommand(l *raft.Log) error {
 		return f.applyModel(cmd.Plan)
 	case kindSweep:
 		return f.applySweep(cmd.Limit)
+	case kindRFM:
+		return f.applyRFM(cmd.RFM)
 	}
 	return nil
 }
@@ -287,6 +295,12 @@ func (f *FSM) commit() {
 			f.fatal("encode model record", err)
 		}
 	}
+	var sketch []byte
+	if f.rfmDirty {
+		sketch = appendRFMSketch(nil, f.rfm)
+		b.PutSketch(sketch)
+		f.rfmDirty = false
+	}
 	b.PutMeta(f.meta)
 	if err := b.Commit(false); err != nil {
 		f.fatal("commit", err)
@@ -302,6 +316,11 @@ func (f *FSM) commit() {
 	f.publishMeta()
 	if countsWritten {
 		f.publishCounts()
+	}
+	if sketch != nil {
+		f.mu.Lock()
+		f.mu.sketch = sketch
+		f.mu.Unlock()
 	}
 	f.publishModels()
 	if f.cfg.OnCommit != nil {
@@ -352,7 +371,7 @@ func (f *FSM) applyEvent(user string, u *userState, m **ingested) error {
 		}
 	}
 	f.seen[k] = struct{}{}
-	oldDue := f.due(u)
+	f.track(user, u)
 	f.reconcile(user, u)
 	f.origin = (*m).Stored
 	f.countMoves(u, -1)
@@ -367,7 +386,7 @@ func (f *FSM) applyEvent(user string, u *userState, m **ingested) error {
 	f.countMoves(u, 1)
 	f.writeBatch().PutEvent(user, e.ID, f.now+f.cfg.DedupeWindow.Milliseconds())
 	f.cfg.Metrics.EventsApplied.Inc()
-	return f.saveUser(user, u, oldDue)
+	return nil
 }
 
 // countShadow counts the shadow model's transitions (never published).
@@ -386,21 +405,30 @@ func (f *FSM) countShadow(trans []scoring.Transition) {
 type changedUser struct {
 	user   string
 	u      *userState
-	oldDue int64 // the user's timer in Pebble before its first change
+	oldDue int64     // the user's timer in Pebble before its first change
+	oldRFM rfmValues // its measures in the shard's RFM sketch then
 }
 
-// saveUser records that user's state changed; oldDue is the user's timer
-// before this change. The state and the timer are written once per commit
-// (writeChanged), however many events of the user the commit covers: with
-// Zipf-distributed activity a batch of 1000 events holds about 580
-// distinct users.
-func (f *FSM) saveUser(user string, u *userState, oldDue int64) error {
-	if _, ok := f.isChanged[user]; !ok {
-		f.isChanged[user] = struct{}{}
-		f.changed = append(f.changed, changedUser{user: user, u: u, oldDue: oldDue})
+// track records, before a user's state changes, that the next commit
+// writes it, with the timer and RFM measures it had. The state and the
+// timer are written once per commit (writeChanged), however many events of
+// the user the commit covers: with Zipf-distributed activity a batch of
+// 1000 events holds about 580 distinct users.
+func (f *FSM) track(user string, u *userState) {
+	if _, ok := f.isChanged[user]; ok {
+		return
 	}
+	f.trackAs(user, u, f.due(u), rfmOf(&u.s))
+}
+
+// trackAs is track with the timer and measures the user had before.
+func (f *FSM) trackAs(user string, u *userState, oldDue int64, oldRFM rfmValues) {
+	if _, ok := f.isChanged[user]; ok {
+		return
+	}
+	f.isChanged[user] = struct{}{}
+	f.changed = append(f.changed, changedUser{user: user, u: u, oldDue: oldDue, oldRFM: oldRFM})
 	f.writeBatch()
-	return nil
 }
 
 // emit appends transitions of user made by the model named model to the
@@ -459,6 +487,9 @@ func (f *FSM) writeChanged(b *storage.Batch) error {
 		if due := f.due(u); due != c.oldDue {
 			b.SetTimer(c.user, c.oldDue, due)
 		}
+		if f.rfm.move(c.oldRFM, rfmOf(&u.s)) {
+			f.rfmDirty = true
+		}
 	}
 	f.forgetChanged()
 	return nil
@@ -498,6 +529,7 @@ func (f *FSM) applyTick(limit uint64) error {
 	f.commit() // the timer index must include everything applied so far
 	var fired uint64
 	err := actor.FireDue(f.host, reminders{f.store, limit, &fired}, f.now, func(user string, u *userState, due int64) error {
+		f.trackAs(user, u, due, rfmOf(&u.s))
 		f.reconcile(user, u)
 		f.origin = 0
 		f.countMoves(u, -1)
@@ -512,7 +544,7 @@ func (f *FSM) applyTick(limit uint64) error {
 		f.countMoves(u, 1)
 		f.cfg.Metrics.TimersFired.Inc()
 		f.cfg.Metrics.TimerLag.Observe(float64(f.now-due) / 1000)
-		return f.saveUser(user, u, due)
+		return nil
 	})
 	backlog := errors.Is(err, errTickBudget)
 	if err != nil && !backlog {

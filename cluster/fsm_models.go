@@ -34,6 +34,13 @@ type shardModels struct {
 	// another model than the plan's (or lack a current shadow state).
 	Sweeping   bool   `json:"sweeping,omitempty"`
 	SweepAfter string `json:"sweep_after,omitempty"`
+	// Reeval: the sweep also re-evaluates every user at its step's time
+	// (the RFM edges moved under a model that reads them).
+	Reeval bool `json:"reeval,omitempty"`
+	// RFM are the population's RFM edges the shard's models read, and the
+	// control state's RFM generation they came with.
+	RFM           scoring.RFMEdges `json:"rfm"`
+	RFMGeneration uint64           `json:"rfm_generation,omitempty"`
 	// Counts are the shard's tier counts, sorted by key.
 	Counts []tierCount `json:"counts"`
 }
@@ -245,6 +252,11 @@ func (f *FSM) loadModels(legacy []int64) error {
 
 // setActive caches what the hot path needs of the record.
 func (f *FSM) setActive() {
+	for _, m := range f.models {
+		if r, ok := m.(rfmReader); ok {
+			r.SetRFM(f.rec.RFM)
+		}
+	}
 	f.active = f.models[f.rec.Active]
 	f.activeDims = f.active.Dimensions()
 	f.candidate, f.candidateDims = nil, nil
@@ -400,11 +412,11 @@ func (f *FSM) applySweep(limit uint64) error {
 	}
 	for _, user := range users {
 		err := f.host.Do(user, func(u *userState) error {
-			oldDue := f.due(u)
-			if !f.reconcile(user, u) {
-				return nil
+			oldDue, oldRFM := f.due(u), rfmOf(&u.s)
+			if f.reconcile(user, u) || f.rec.Reeval && f.reevaluate(user, u) {
+				f.trackAs(user, u, oldDue, oldRFM)
 			}
-			return f.saveUser(user, u, oldDue)
+			return nil
 		})
 		if err != nil {
 			f.fatal("sweep user", err)
@@ -416,7 +428,7 @@ func (f *FSM) applySweep(limit uint64) error {
 		f.writeBatch()
 		return ErrSweepBacklog
 	}
-	f.rec.Sweeping, f.rec.SweepAfter = false, ""
+	f.rec.Sweeping, f.rec.SweepAfter, f.rec.Reeval = false, "", false
 	keep := f.rec.Models[:0]
 	for _, e := range f.rec.Models {
 		if e.Gen == f.rec.Active || (f.rec.Candidate != 0 && e.Gen == f.rec.Candidate) {

@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg Config, deps Deps) (_ *Cluster, err error) {
 		return nil, err
 	}
 	c.ready.Store(true)
-	for _, loop := range []func(context.Context){c.hostLoop, c.heartbeatLoop, c.leader.run} {
+	for _, loop := range []func(context.Context){c.hostLoop, c.heartbeatLoop, c.leader.run, c.rfmLoop} {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()

@@ -20,6 +20,8 @@ type ShardModels struct {
 	// user (in byte order) moved so far.
 	Sweeping bool   `json:"sweeping"`
 	Swept    string `json:"swept,omitempty"`
+	// RFMGeneration is the generation of the RFM edges the shard follows.
+	RFMGeneration uint64 `json:"rfm_generation"`
 	// Counts: users per tier (kind "a": active model, "s": shadow model,
 	// "m": shadow moves active tier → shadow tier).
 	Counts []tierCount `json:"counts,omitempty"`
@@ -29,14 +31,14 @@ type ShardModels struct {
 // commit (or a load); a change wakes the leader's model loop.
 func (f *FSM) publishModels() {
 	v := ShardModels{Shard: f.cfg.Shard, Generation: f.rec.Generation, Active: f.active.Name(),
-		Shadow: modelName(f.candidate), Sweeping: f.rec.Sweeping, Swept: f.rec.SweepAfter}
+		Shadow: modelName(f.candidate), Sweeping: f.rec.Sweeping, Swept: f.rec.SweepAfter, RFMGeneration: f.rec.RFMGeneration}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mu.modelsCh == nil {
 		f.mu.modelsCh = make(chan struct{})
 	}
 	w := f.mu.view
-	if v.Generation != w.Generation || v.Active != w.Active || v.Shadow != w.Shadow ||
+	if v.Generation != w.Generation || v.Active != w.Active || v.Shadow != w.Shadow || v.RFMGeneration != w.RFMGeneration ||
 		v.Sweeping != w.Sweeping || v.Swept != w.Swept || f.mu.view.Active == "" {
 		f.mu.view = v
 		close(f.mu.modelsCh)
@@ -69,7 +71,22 @@ func (s *Shard) modelLoop(ctx context.Context) {
 		changed := s.cfg.Host.ctrl.Changed()
 		plan := s.cfg.Host.ctrl.State().Models
 		cur := s.fsm.Models()
+		rfm := s.cfg.Host.ctrl.State().RFM
 		switch {
+		case rfm.Generation > s.fsm.rfmGeneration():
+			b, err := appendRFM(nil, s.cfg.Clock.Now().UnixMilli(), &rfm)
+			if err == nil {
+				err = s.propose(b).Error()
+			}
+			if err != nil {
+				if ctx.Err() == nil {
+					s.cfg.Logger.Warn("rfm edges proposal failed", "shard", s.cfg.ID, "error", err)
+				}
+				if !sleepCtx(ctx, cfg.TickInterval) {
+					return
+				}
+			}
+			continue
 		case plan.Generation > cur.Generation:
 			b, err := appendModel(nil, s.cfg.Clock.Now().UnixMilli(), &plan)
 			if err == nil {
@@ -294,4 +311,12 @@ func (c *Cluster) localMembers(shard uint16, dim, tier, after string, limit int)
 		return nil
 	})
 	return users, more, err
+}
+
+// rfmGeneration is the RFM generation the shard follows, as of the last
+// commit (any goroutine).
+func (f *FSM) rfmGeneration() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.view.RFMGeneration
 }

@@ -40,6 +40,7 @@ type rpcResp struct {
 	Users   []string       `json:"users,omitempty"`
 	More    bool           `json:"more,omitempty"`
 	History []HistoryEntry `json:"history,omitempty"`
+	Sketch  []byte         `json:"sketch,omitempty"`
 }
 
 // maxHops bounds forwarding (a request goes to the control or shard leader
@@ -127,6 +128,8 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 		}
 	case "members":
 		resp.Users, resp.More, err = c.localMembers(req.Shard, req.Dim, req.Tier, req.After, req.Limit)
+	case "sketch":
+		resp.Sketch, err = c.localSketch(req.Shard)
 	case "models":
 		s := c.Shard(int(req.Shard))
 		if s == nil {

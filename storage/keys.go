@@ -20,6 +20,7 @@ import (
 //	fsm shadow   0x02 | shard u16 | 0x08 | user bytes                    → state under the shadow model
 //	fsm member   0x02 | shard u16 | 0x09 | esc(dim) | esc(tier) | user   → empty
 //	fsm history  0x02 | shard u16 | 0x0A | esc(user) | n u64             → the user's n-th recent transition
+//	fsm sketch   0x02 | shard u16 | 0x0B                                 → the shard's RFM sketch
 //
 // All integers are big-endian. ts(v) is an int64 with its sign bit flipped
 // so that negative values sort first. esc(b) escapes 0x00 as 0x00 0xFF and
@@ -42,6 +43,7 @@ const (
 	kindShadow  byte = 0x08
 	kindMember  byte = 0x09
 	kindHistory byte = 0x0A
+	kindSketch  byte = 0x0B
 
 	// shardPrefixLen is the length of space | shard.
 	shardPrefixLen = 3
@@ -221,7 +223,7 @@ func validFSMSuffix(k []byte) bool {
 		return len(rest) >= 8
 	case kindOutbox:
 		return len(rest) == 8
-	case kindModels:
+	case kindModels, kindSketch:
 		return len(rest) == 0
 	case kindShadow:
 		return true

@@ -153,3 +153,21 @@ func (s *Shard) History(user string, fn func(n uint64, entry []byte) error) erro
 	}
 	return nil
 }
+
+// Sketch appends the shard's RFM sketch to dst, with false when none was
+// ever written.
+func (s *Shard) Sketch(dst []byte) ([]byte, bool, error) {
+	kb := [kindPrefixLen]byte{}
+	key := appendPrefix(kb[:0], spaceFSM, s.id, kindSketch)
+	found, err := s.get(key, func(v []byte) { dst = append(dst, v...) })
+	if err != nil {
+		return dst, false, fmt.Errorf("storage: sketch shard %d: %w", s.id, err)
+	}
+	return dst, found, nil
+}
+
+// PutSketch stores the shard's RFM sketch.
+func (b *Batch) PutSketch(sketch []byte) {
+	b.key = appendPrefix(b.key[:0], spaceFSM, b.s.id, kindSketch)
+	b.set(b.key, sketch)
+}
