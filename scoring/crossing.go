@@ -216,15 +216,16 @@ func (f *flipSet) cell(n int64) (lo, hi int64) {
 // nextFlip returns the first instant t > after (after ≥ the state's
 // evaluation time) at which the atom's truth differs from its truth at
 // after, for a user placed at cur, or 0 if it never does before MaxTime.
-func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, scratch *[]int64) int64 {
+// (The last argument, a breakpoint buffer, is no longer needed.)
+func (m *Model) nextFlip(s *State, a atom, cur Placement, after int64, _ *[]int64) int64 {
 	f := flipSet{atoms: []planAtom{newPlanAtom(a)}, ids: []int32{0}, was: make([]bool, 1), flips: make([]int64, 1)}
-	m.flips(s, a.score, cur, after, &f, scratch)
+	m.flips(s, a.score, cur, after, &f)
 	return f.flips[0]
 }
 
 // flips sets f.flips[id] to nextFlip(f.atoms[id], after) for every id of
 // f.ids, all atoms over variable v.
-func (m *Model) flips(s *State, v int, cur Placement, after int64, f *flipSet, scratch *[]int64) {
+func (m *Model) flips(s *State, v int, cur Placement, after int64, f *flipSet) {
 	switch v {
 	case 1, 2: // the window walks start from the value at after, as scoreAt computes it
 		m.activeDayFlips(s, v, after, f)
@@ -241,9 +242,8 @@ func (m *Model) flips(s *State, v int, cur Placement, after int64, f *flipSet, s
 	}
 	f.start(m.varAt(s, v, cur, after))
 	if v == 6 { // churn_risk: continuous between active days leaving their windows
-		bps := m.breakpoints(s, v, after, scratch)
 		for _, id := range f.ids {
-			f.flips[id] = m.segmentFlip(s, f.atoms[id].atom, cur, after, f.was[id], bps)
+			f.flips[id] = m.churnFlip(s, &f.atoms[id], after, f.was[id])
 		}
 		return
 	}
@@ -422,19 +422,32 @@ func (m *Model) fraudFlips(s *State, after int64, f *flipSet) {
 	}
 }
 
-// segmentFlip finds an atom's flip over a score that moves continuously
-// between breakpoints (churn_risk): at a breakpoint by evaluating there,
-// inside a segment by bisecting whole milliseconds (the score is monotone
-// inside a segment, so the flip is in (lo, end] when the atom differs at
-// end).
-func (m *Model) segmentFlip(s *State, a atom, cur Placement, after int64, was bool, bps []int64) int64 {
-	op := cmpOps[a.op]
-	at := func(t int64) bool { return op.holds(m.varAt(s, a.score, cur, t), a.c) }
+// churnFlip finds an atom's flip over churn_risk, which moves with idle
+// time (monotonically) between the instants an active day leaves the short
+// or the long window: at such an instant by evaluating there, inside a
+// segment by bisecting whole milliseconds (the flip is in (lo, end] when
+// the atom differs at end). The day counts are kept as the walk passes the
+// exits, so each probe is churnAt with the counts activeDaysAt would find.
+func (m *Model) churnFlip(s *State, a *planAtom, after int64, was bool) int64 {
+	days := s.activeDays
+	si, li := 0, 0 // the first day still counted in the short and the long window
+	exitS := func(i int) int64 { return (days[i] + m.activeShort) * Day }
+	exitL := func(i int) int64 { return (days[i] + m.activeLong) * Day }
+	for si < len(days) && exitS(si) <= after {
+		si++
+	}
+	for li < len(days) && exitL(li) <= after {
+		li++
+	}
+	at := func(t int64) bool { return a.op.holds(m.churnAt(s, t, len(days)-si, len(days)-li), a.c) }
 	lo := after // the atom holds `was` on (segment start, lo]
-	for i := 0; i <= len(bps); i++ {
+	for {
 		b := int64(MaxTime + 1)
-		if i < len(bps) {
-			b = bps[i]
+		if si < len(days) {
+			b = exitS(si)
+		}
+		if li < len(days) {
+			b = min(b, exitL(li))
 		}
 		end := min(b-1, MaxTime) // last instant of the segment (lo, b)
 		if end > lo && at(end) != was {
@@ -443,12 +456,17 @@ func (m *Model) segmentFlip(s *State, a atom, cur Placement, after int64, was bo
 		if b > MaxTime {
 			return 0
 		}
+		for si < len(days) && exitS(si) <= b {
+			si++
+		}
+		for li < len(days) && exitL(li) <= b {
+			li++
+		}
 		if at(b) != was {
 			return b
 		}
 		lo = b
 	}
-	return 0
 }
 
 // bisectFlip returns the least t in (lo, hi] at which at differs from was,

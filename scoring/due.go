@@ -19,14 +19,14 @@ type dimPlan struct {
 
 // tierPlan is the time-dependence of a placement in one tier.
 type tierPlan struct {
-	atoms  []int32 // ids into dimPlan.atoms, ordered by variable (solved together)
-	steps  []int   // step scores read outside atoms, sorted, once each
-	native bool    // every rule is native: placements read atom truths
-	// rules are the rules that decide the placement (numbered as
-	// ruleTruths: tier i's when is i, its exit n+i for n tiers), and
-	// rulesOf[k] those of them that read atoms[k].
-	rules   []int32
+	atoms []int32 // ids into dimPlan.atoms, ordered by variable (solved together)
+	steps []int   // step scores read outside atoms, sorted, once each
+	// native are the native rules that decide the placement (numbered as
+	// placer.ruleTruths: tier i's when is i, its exit n+i for n tiers),
+	// rulesOf[k] those of them that read atoms[k], and cel the others.
+	native  []int32
 	rulesOf [][]int32
+	cel     []int32
 }
 
 // newDimPlan analyses dimension d; allowed is its moves matrix (nil: all
@@ -64,10 +64,13 @@ func newDimPlan(d *DimensionSpec, allowed [][]bool) *dimPlan {
 	}
 	n := len(d.Tiers)
 	for from := NoTier; from < n; from++ {
-		tp := tierPlan{native: true}
+		var tp tierPlan
 		add := func(r *Rule, num int32) {
-			tp.native = tp.native && r.native != nil
-			tp.rules = append(tp.rules, num)
+			if r.native != nil {
+				tp.native = append(tp.native, num)
+			} else {
+				tp.cel = append(tp.cel, num)
+			}
 			for _, a := range r.timing.atoms {
 				if i := id(a); !slices.Contains(tp.atoms, i) {
 					tp.atoms = append(tp.atoms, i)
@@ -93,7 +96,7 @@ func newDimPlan(d *DimensionSpec, allowed [][]bool) *dimPlan {
 		slices.Sort(tp.steps)
 		tp.rulesOf = make([][]int32, len(tp.atoms))
 		for k, a := range tp.atoms {
-			for _, r := range tp.rules {
+			for _, r := range tp.native {
 				if slices.Contains(p.ruleAtoms(r, n), a) {
 					tp.rulesOf[k] = append(tp.rulesOf[k], r)
 				}
@@ -131,10 +134,10 @@ const maxDueSteps = 32
 // candidates before it: an atom that does not flip in (t, f) has the same
 // truth at every instant of it, so its next flip after any of them is
 // still f. Only the atoms that flipped at the candidate just evaluated are
-// solved again. When every rule deciding the placement is native, the
-// rules read the atoms' truths (known from their flips) instead of scores,
-// and only the rules reading an atom that flips at a candidate are
-// evaluated again there.
+// solved again. Native rules read the atoms' truths (known from their
+// flips) instead of scores, and at a candidate only those reading an atom
+// that flips there are evaluated again; rules evaluated by CEL are
+// evaluated at every candidate, from the scores there.
 func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, after int64) int64 {
 	tp := &p.plan.from[cur.Tier+1]
 	dwell := int64(0)
@@ -149,16 +152,15 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 	f := &p.due
 	m.solveFlips(s, p, cur, tp.atoms, after)
 	v := &p.vals
-	if tp.native { // the rules' truths at after, from the atoms'
-		v.reset(m, s, after, in.Attrs, in.Tags)
-		v.setTier(p.dim, cur, after)
-		v.truth = p.truth
-		for _, id := range tp.atoms {
-			p.truth[id] = f.was[id]
-		}
-		for _, r := range tp.rules {
-			p.ruleTruths[r] = p.evalRule(r, v)
-		}
+	// The native rules' truths at after, from the atoms'.
+	v.reset(m, s, after, in.Attrs, in.Tags)
+	v.setTier(p.dim, cur, after)
+	v.truth = p.truth
+	for _, id := range tp.atoms {
+		p.truth[id] = f.was[id]
+	}
+	for _, r := range tp.native {
+		p.ruleTruths[r] = p.evalRule(r, v)
 	}
 	t := after
 	for range maxDueSteps {
@@ -193,19 +195,23 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 		}
 		p.stale = stale
 		v.reset(m, s, next, in.Attrs, in.Tags)
-		if tp.native {
-			v.truth = p.truth
-			for _, k := range stale {
-				id := tp.atoms[k]
-				p.truth[id] = !p.truth[id]
-			}
-			for _, k := range stale {
-				for _, r := range tp.rulesOf[k] {
-					p.ruleTruths[r] = p.evalRule(r, v)
-				}
-			}
-			v.rules = p.ruleTruths
+		v.truth = p.truth
+		for _, k := range stale {
+			id := tp.atoms[k]
+			p.truth[id] = !p.truth[id]
 		}
+		for _, k := range stale {
+			for _, r := range tp.rulesOf[k] {
+				p.ruleTruths[r] = p.evalRule(r, v)
+			}
+		}
+		if len(tp.cel) > 0 {
+			v.setTier(p.dim, cur, next)
+			for _, r := range tp.cel {
+				p.ruleTruths[r] = p.holds(r, v)
+			}
+		}
+		v.rules = p.ruleTruths
 		if p.placeVals(cur, next, v) != cur.Tier {
 			return next
 		}
@@ -232,7 +238,7 @@ func (m *Model) solveFlips(s *State, p *placer, cur Placement, ids []int32, afte
 			n++
 		}
 		f.ids = ids[:n]
-		m.flips(s, v, cur, after, f, &p.scratch)
+		m.flips(s, v, cur, after, f)
 		ids = ids[n:]
 	}
 	f.ids = nil

@@ -215,6 +215,16 @@ func BenchmarkDefaultModelFile(b *testing.B) {
 	benchPlacement(b, spec)
 }
 
+// BenchmarkDueRules: the test model of TestDimensionDue (churn_risk,
+// activity, idle and age time, a rule adding scores, dwell, moves).
+func BenchmarkDueRules(b *testing.B) {
+	spec, err := ParseModelFile("due.hcl", []byte(dueModel))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPlacement(b, spec)
+}
+
 // BenchmarkThirtyRules: three dimensions of ten tiers, each tier's rule two
 // or three comparisons (30 rules), thresholds spread so users sit in the
 // middle of each ladder.

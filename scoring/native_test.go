@@ -57,7 +57,9 @@ func checkNative(t testing.TB, r *Rule, x *nativeInput) {
 }
 
 // checkHolds requires Rule.holds, which placement calls, to give CEL's
-// result.
+// result (with every variable loaded), through an activation reused for
+// every input as placers do (a rule evaluated by CEL loads only the
+// variables it reads).
 func checkHolds(t testing.TB, r *Rule, x *nativeInput) {
 	t.Helper()
 	a := newRuleActivation()
@@ -69,8 +71,39 @@ func checkHolds(t testing.TB, r *Rule, x *nativeInput) {
 	v.name, v.previous = x.name, x.previous
 	v.vals[varTierDays] = x.days
 	v.have |= 1 << varTierDays
-	if got := r.holds(&v, newRuleActivation()); got != cel {
+	if got := r.holds(&v, reusedActivation); got != cel {
 		t.Fatalf("%s on %+v: holds %v, CEL %v", r.Source, *x, got, cel)
+	}
+}
+
+// reusedActivation is the activation checkHolds evaluates through.
+var reusedActivation = newRuleActivation()
+
+// The variables a rule evaluated by CEL may read: the scores and tier.days
+// it selects, all when it uses scores or tier otherwise.
+func TestVariablesRead(t *testing.T) {
+	all := uint16(1<<numVars - 1)
+	for _, tc := range []struct {
+		rule string
+		want uint16
+	}{
+		{"scores.monetary_365d / 1000.0 > scores.purchases_90d", 1<<3 | 1<<4},
+		{"scores.activity >= 1.5 || size(tags) > 1", 1 << 0},
+		{"tier.days >= 3.0 && size(tags) > 0 && tier.name == 'x'", 1 << varTierDays},
+		{"has(scores.activity) && size(tags) > 0", 0},
+		{"tags.exists(scores, scores == 'vip') && scores.fraud_risk > 1.0", all},
+		{"size(attrs) > 0", 0},
+	} {
+		r, _, err := oneRule(tc.rule)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.rule, err)
+		}
+		if r.native != nil {
+			t.Fatalf("%s: native, want CEL", tc.rule)
+		}
+		if r.reads != tc.want {
+			t.Errorf("%s: reads %b, want %b", tc.rule, r.reads, tc.want)
+		}
 	}
 }
 
@@ -239,6 +272,9 @@ func TestNativeMatchesCEL(t *testing.T) {
 		}
 		if rule.native == nil {
 			fallback++
+			for range 100 {
+				checkHolds(t, rule, randomNativeInput(r))
+			}
 			if !strings.Contains(src, "size(") && !strings.Contains(src, "/ 2.0") && !strings.Contains(src, "startsWith") &&
 				!strings.Contains(src, "> scores.") && !strings.Contains(src, "exists(") {
 				t.Errorf("%s: not compiled natively", src)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common"
+	"github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
@@ -26,6 +27,7 @@ type Rule struct {
 	ast    *cel.Ast
 	timing ruleTiming
 	native *nativeNode // nil: evaluated by prg (see native.go)
+	reads  uint16      // with prg: bit v set when the rule may read variable v (a score or varTierDays)
 }
 
 // scoreFields are the fields of the scores object rules read, by their
@@ -176,7 +178,8 @@ func (c *modelChecker) rule(a *hcl.Attribute, name string) *Rule {
 	if !ok || !native.bindAtoms(timing.atoms) {
 		native = nil
 	}
-	return &Rule{Name: name, Source: text, prg: prg, ast: folded, timing: timing, native: native}
+	return &Rule{Name: name, Source: text, prg: prg, ast: folded, timing: timing, native: native,
+		reads: variablesRead(folded)}
 }
 
 // ruleText returns the text of a rule attribute, which must be a string
@@ -274,11 +277,18 @@ type ruleActivation struct {
 	tier   objectValues
 	attrs  any
 	tags   any
+	// name and previous are the strings boxed in tier (setVals boxes a
+	// name again only when it changes).
+	name, previous string
 }
 
 func newRuleActivation() *ruleActivation {
+	zeros := make([]ref.Val, len(scoreFields))
+	for i := range zeros {
+		zeros[i] = types.Double(0)
+	}
 	return &ruleActivation{
-		scores: objectValues{vals: make([]ref.Val, len(scoreFields))},
+		scores: objectValues{vals: zeros},
 		tier:   objectValues{vals: []ref.Val{types.String(""), types.Double(0), types.String("")}},
 	}
 }
@@ -287,6 +297,7 @@ func newRuleActivation() *ruleActivation {
 // tier's name, the days since it entered it, the previous tier's name.
 func (a *ruleActivation) setTier(name string, days float64, previous string) {
 	a.tier.vals[0], a.tier.vals[1], a.tier.vals[2] = types.String(name), types.Double(days), types.String(previous)
+	a.name, a.previous = name, previous
 }
 
 // set loads in; the values stay valid until the next set.
@@ -313,11 +324,23 @@ func (a *ruleActivation) set(in *RuleInput) {
 }
 
 // setVals loads v, computing every score it does not hold yet.
-func (a *ruleActivation) setVals(v *ruleVals) {
+// Only the variables in reads are loaded (and computed): a rule reads no
+// other (variablesRead).
+func (a *ruleActivation) setVals(v *ruleVals, reads uint16) {
 	for i := range a.scores.vals {
-		a.scores.vals[i] = types.Double(v.get(i))
+		if reads&(1<<i) != 0 {
+			a.scores.vals[i] = types.Double(v.get(i))
+		}
 	}
-	a.tier.vals[0], a.tier.vals[1], a.tier.vals[2] = types.String(v.name), types.Double(v.get(varTierDays)), types.String(v.previous)
+	if a.name != v.name || a.tier.vals[0] == nil {
+		a.name, a.tier.vals[0] = v.name, types.String(v.name)
+	}
+	if a.previous != v.previous || a.tier.vals[2] == nil {
+		a.previous, a.tier.vals[2] = v.previous, types.String(v.previous)
+	}
+	if reads&(1<<varTierDays) != 0 {
+		a.tier.vals[1] = types.Double(v.get(varTierDays))
+	}
 	a.attrs, a.tags = noAttrs, noTags
 	if v.attrs != nil {
 		a.attrs = v.attrs
@@ -367,7 +390,34 @@ func (r *Rule) holds(v *ruleVals, a *ruleActivation) bool {
 	if r.native != nil {
 		return r.native.eval(v) == triTrue
 	}
-	a.setVals(v)
+	a.setVals(v, r.reads)
 	ok, _ := r.eval(a)
 	return ok
+}
+
+// variablesRead returns the variables (scores, tier.days) a rule may read:
+// every one it selects (scores.x, tier.days), or all of them when it uses
+// scores or tier other than by selecting a field.
+func variablesRead(checked *cel.Ast) uint16 {
+	a := checked.NativeRep()
+	var reads uint16
+	selects := 0 // of a field of scores or tier
+	for _, n := range ast.MatchDescendants(ast.NavigateAST(a), func(n ast.NavigableExpr) bool {
+		return n.Kind() == ast.SelectKind
+	}) {
+		sel := n.AsSelect()
+		if op := sel.Operand(); op.Kind() == ast.IdentKind && (op.AsIdent() == "scores" || op.AsIdent() == "tier") {
+			selects++
+			if v, ok := scoreOf(n); ok {
+				reads |= 1 << v
+			}
+		}
+	}
+	idents := ast.MatchDescendants(ast.NavigateAST(a), func(n ast.NavigableExpr) bool {
+		return n.Kind() == ast.IdentKind && (n.AsIdent() == "scores" || n.AsIdent() == "tier")
+	})
+	if len(idents) != selects { // scores or tier as a whole, or a comprehension variable of that name
+		return 1<<numVars - 1
+	}
+	return reads
 }

@@ -20,10 +20,10 @@ type ruleVals struct {
 	attrs          map[string]string
 	tags           []string
 
-	// When truth is set (by dimensionDue, whose rules are all native),
-	// comparisons are not evaluated: the truth of a rule's atom k is
-	// truth[atoms[k]], atoms mapping the rule's atoms to the dimension's
-	// (set by the placer before each rule).
+	// When truth is set (by dimensionDue), native rules do not evaluate
+	// their comparisons: the truth of a rule's atom k is truth[atoms[k]],
+	// atoms mapping the rule's atoms to the dimension's (set by the placer
+	// before each rule).
 	truth []bool
 	atoms []int32
 	// When rules is set too, placement reads the rules' truths from it
