@@ -31,9 +31,9 @@ type RuleModel struct {
 	spec    *ModelSpec
 	base    *Model // score parameters; its own tiers are unused
 	dims    []Dimension
-	plans   []*dimPlan // by dimension
-	scratch sync.Pool  // *ruleScratch
-	placers sync.Pool  // []*placer, one per dimension
+	plans   []*dimPlan // by dimension, shared by the placers
+	scratch sync.Pool  // *ruleScratch: Apply, Advance, NextDue
+	placers sync.Pool  // []*placer, one per dimension: Rebase
 }
 
 // ruleScratch is what one Apply, Advance or NextDue reuses: a placer per

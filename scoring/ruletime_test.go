@@ -75,6 +75,11 @@ func TestScoreMotions(t *testing.T) {
 	if len(scoreMotions) != len(scoreFields) || len(newRuleActivation().scores.vals) != len(scoreFields) {
 		t.Fatalf("%d fields, %d motions", len(scoreFields), len(scoreMotions))
 	}
+	// tier.days comes right after the scores, and a uint16 holds a bit per
+	// variable (ruleVals.have, Rule.reads).
+	if varTierDays != len(scoreFields) || numVars != len(scoreFields)+1 || numVars > 16 {
+		t.Fatalf("varTierDays %d, numVars %d for %d scores", varTierDays, numVars, len(scoreFields))
+	}
 	r, _, err := oneRule("scores.idle_days >= 7 && scores.age_days < 30")
 	if err != nil {
 		t.Fatal(err)
