@@ -41,7 +41,13 @@ var (
 //	minutes:      n uvarint, n × (minute: first varint / then gap uvarint > 0, count uvarint > 0),
 //	[places]      under a RuleModel only: placesTag byte, n uvarint (≤ 64),
 //	              n × (tier uvarint, previous uvarint (both 0 = none, else index+1),
-//	              since varint, seq uvarint).
+//	              since varint, seq uvarint),
+//	[attributes]  attrsTag byte, n uvarint (1..MaxAttrs), n × (key str, value str), keys ascending,
+//	[tags]        tagsTag byte, n uvarint (1..MaxTags), n × tag str, ascending,
+//	[counters]    countersTag byte, n uvarint (1..MaxCounters), n × (name str, value float64 LE), names ascending;
+//
+// str is uvarint length + bytes. The optional sections appear only when not
+// empty, so a state without them encodes as it always did.
 func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateVersion, s.flags)
 	b = binary.AppendUvarint(b, s.events)
@@ -115,13 +121,22 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 			b = appendStr(b, t)
 		}
 	}
+	if len(s.counters) > 0 {
+		b = append(b, countersTag)
+		b = binary.AppendUvarint(b, uint64(len(s.counters)))
+		for _, c := range s.counters {
+			b = appendStr(b, c.name)
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(c.value))
+		}
+	}
 	return b, nil
 }
 
 // Tags of the optional attributes and tags sections.
 const (
-	attrsTag byte = 'A'
-	tagsTag  byte = 'T'
+	attrsTag    byte = 'A'
+	tagsTag     byte = 'T'
+	countersTag byte = 'C'
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -388,6 +403,29 @@ func (s *State) UnmarshalBinary(b []byte) error {
 				r.fail("tag %d: %q", i, t)
 			}
 			s.tags = append(s.tags, t)
+		}
+	}
+	if r.err == nil && len(r.b) != 0 && r.b[0] == countersTag {
+		r.b = r.b[1:]
+		n := r.count("counters", MaxCounters)
+		if r.err == nil && n == 0 {
+			r.fail("empty counters section")
+		}
+		for i := 0; i < n && r.err == nil; i++ {
+			c := counter{name: r.str("counter name", maxCounterName)}
+			if r.err == nil && len(r.b) < 8 {
+				r.fail("counter %d: truncated", i)
+			}
+			if r.err != nil {
+				break
+			}
+			c.value = math.Float64frombits(binary.LittleEndian.Uint64(r.b))
+			r.b = r.b[8:]
+			if !validIdent(c.name, maxCounterName, "_") || i > 0 && s.counters[i-1].name >= c.name ||
+				math.IsNaN(c.value) || math.IsInf(c.value, 0) {
+				r.fail("counter %d: %q = %v", i, c.name, c.value)
+			}
+			s.counters = append(s.counters, c)
 		}
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -153,7 +153,7 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 	m.solveFlips(s, p, cur, tp.atoms, after)
 	v := &p.vals
 	// The native rules' truths at after, from the atoms'.
-	v.reset(m, s, after, in.Attrs, in.Tags)
+	v.reset(m, s, after, &in)
 	v.setTier(p.dim, cur, after)
 	v.truth = p.truth
 	for _, id := range tp.atoms {
@@ -194,7 +194,7 @@ func (m *Model) dimensionDue(s *State, p *placer, cur Placement, in RuleInput, a
 			stale = stale[:0] // no atom flips at next
 		}
 		p.stale = stale
-		v.reset(m, s, next, in.Attrs, in.Tags)
+		v.reset(m, s, next, &in)
 		v.truth = p.truth
 		for _, k := range stale {
 			id := tp.atoms[k]

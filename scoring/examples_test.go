@@ -252,3 +252,113 @@ func thirtyRules(tb testing.TB) *ModelSpec {
 	}
 	return spec
 }
+
+// Membership: points from spend, referrals and tasks climb the ladder, a
+// refund does not take a level away (moves only go up), and an enterprise
+// plan is gold at once.
+func TestExampleMembership(t *testing.T) {
+	spec, err := loadExample("membership.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t0 = int64(1_790_000_000_000)
+	ev := func(id string, day float64, typ string, amount int64, props string) Event {
+		e := Event{ID: id, User: "u", Type: typ, TS: t0 + int64(day*float64(Day)), Amount: amount * 1000}
+		if props != "" {
+			e.Props = []byte(props)
+		}
+		return e
+	}
+	events := []Event{
+		ev("1", 0, TypePurchase, 50_000, ""),  // 500 points: regular
+		ev("2", 1, TypeReferral, 0, ""),       // 1 000: bronze
+		ev("3", 2, TypeTask, 0, ""),           // 1 100
+		ev("4", 3, TypeRefund, 20_000, ""),    //   900: stays bronze (no way down)
+		ev("5", 4, TypePurchase, 420_000, ""), // 5 100: silver
+		ev("6", 5, TypeProfile, 0, `{"plan":"enterprise"}`),
+	}
+	moves := simulate(t, spec, events, t0+400*Day)
+	var got []string
+	for _, mv := range moves {
+		got = append(got, fmt.Sprintf("%s@%g", mv.to, mv.day))
+	}
+	want := []string{"regular@0", "bronze@1", "silver@4", "gold@5"}
+	if !slices.Equal(got, want) {
+		t.Errorf("moves %v, want %v", got, want)
+	}
+	m, err := NewRuleModel(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := new(State)
+	for i := range events[:5] {
+		m.Apply(s, &events[i], events[i].TS, nil)
+	}
+	if p := s.Counters()["points"]; p < 5099.999 || p > 5100.001 {
+		t.Errorf("points %v, want 5100", p)
+	}
+}
+
+// RFM segments under fixed population edges: each classic profile lands in
+// its segment, and a user who never purchased is a prospect.
+func TestExampleRFMSegments(t *testing.T) {
+	spec, err := loadExample("rfm-segments.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewRuleModel(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.ReadsRFM() {
+		t.Fatal("rfm-segments.hcl does not read rfm")
+	}
+	const t0 = int64(1_790_000_000_000)
+	today := float64(t0 / Day)
+	m.SetRFM(RFMEdges{
+		Recency:   [4]float64{today - 200, today - 90, today - 30, today - 7},
+		Frequency: [4]float64{1, 2, 4, 8},
+		Monetary:  [4]float64{50, 200, 1000, 5000},
+		Buyers:    1000,
+	})
+	type buy struct {
+		daysAgo int64
+		amount  int64
+	}
+	user := func(buys ...buy) string {
+		s := new(State)
+		var out []Transition
+		for i, b := range buys {
+			e := Event{ID: fmt.Sprint(i), User: "u", Type: TypePurchase, TS: t0 - b.daysAgo*Day, Amount: b.amount * 1000}
+			out = m.Apply(s, &e, t0, out)
+		}
+		if len(buys) == 0 {
+			e := Event{ID: "v", User: "u", Type: TypeView, TS: t0}
+			out = m.Apply(s, &e, t0, out)
+		}
+		return out[len(out)-1].To
+	}
+	many := func(n int, daysAgo, amount int64) []buy {
+		var bs []buy
+		for i := range n {
+			bs = append(bs, buy{daysAgo + int64(i), amount})
+		}
+		return bs
+	}
+	for _, tc := range []struct {
+		name string
+		buys []buy
+		want string
+	}{
+		{"never bought", nil, "prospect"},
+		{"ten recent big orders", many(10, 1, 1000), "champions"},
+		{"ten big orders long ago", many(10, 250, 1000), "cant_lose"},
+		{"one order yesterday", many(1, 1, 20), "new_customers"},
+		{"three orders last week", many(3, 2, 30), "potential_loyalist"},
+		{"one small order ten months ago", many(1, 300, 10), "lost"},
+	} {
+		if got := user(tc.buys...); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

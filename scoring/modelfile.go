@@ -27,6 +27,8 @@ type ModelSpec struct {
 	// not used by a model file's dimensions, which have their own rules.
 	Params     Params
 	Dimensions []DimensionSpec
+	// Counters are the model's own event sums (counters.go), by name.
+	Counters []CounterSpec
 }
 
 // ID returns "name@vVersion", the model identifier carried by transitions.
@@ -67,20 +69,21 @@ type fileModelBlock struct {
 // fileScores overrides score parameters (Params); absent ones keep their
 // defaults.
 type fileScores struct {
-	Weights         map[string]float64 `hcl:"weights,optional"`
-	DefaultWeight   *float64           `hcl:"default_weight,optional"`
-	HalfLife        *string            `hcl:"half_life,optional"`
-	ActiveDaysShort *int               `hcl:"active_days_short,optional"`
-	ActiveDaysLong  *int               `hcl:"active_days_long,optional"`
-	MonetaryDays    *int               `hcl:"monetary_days,optional"`
-	PurchaseDays    *int               `hcl:"purchase_days,optional"`
-	RefundDays      *int               `hcl:"refund_days,optional"`
-	CouponWindow    *string            `hcl:"coupon_window,optional"`
-	CouponKeep      *int               `hcl:"coupon_keep,optional"`
-	BurstMinutes    *int               `hcl:"burst_minutes,optional"`
-	Churn           map[string]float64 `hcl:"churn,optional"`
-	Fraud           map[string]float64 `hcl:"fraud,optional"`
-	DefRange        hcl.Range          `hcl:",def_range"`
+	Weights         map[string]float64            `hcl:"weights,optional"`
+	DefaultWeight   *float64                      `hcl:"default_weight,optional"`
+	HalfLife        *string                       `hcl:"half_life,optional"`
+	ActiveDaysShort *int                          `hcl:"active_days_short,optional"`
+	ActiveDaysLong  *int                          `hcl:"active_days_long,optional"`
+	MonetaryDays    *int                          `hcl:"monetary_days,optional"`
+	PurchaseDays    *int                          `hcl:"purchase_days,optional"`
+	RefundDays      *int                          `hcl:"refund_days,optional"`
+	CouponWindow    *string                       `hcl:"coupon_window,optional"`
+	CouponKeep      *int                          `hcl:"coupon_keep,optional"`
+	BurstMinutes    *int                          `hcl:"burst_minutes,optional"`
+	Churn           map[string]float64            `hcl:"churn,optional"`
+	Fraud           map[string]float64            `hcl:"fraud,optional"`
+	Counters        map[string]map[string]float64 `hcl:"counters,optional"`
+	DefRange        hcl.Range                     `hcl:",def_range"`
 }
 
 type fileDimension struct {
@@ -180,6 +183,7 @@ func (c *modelChecker) model(b *fileModelBlock) *ModelSpec {
 	spec := &ModelSpec{Name: b.Name, Version: b.Version, Description: b.Description, Params: DefaultParams()}
 	if b.Scores != nil {
 		c.scores(b.Scores, &spec.Params)
+		spec.Counters = c.counters(b.Scores)
 	}
 	if !validName(b.Name) {
 		c.fail(b.DefRange, fmt.Sprintf("model name %q must match [a-z0-9_-]{1,64}", b.Name))

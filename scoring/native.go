@@ -83,16 +83,18 @@ func (o cmpOp) holds(v, c float64) bool {
 type nativeKind uint8
 
 const (
-	nativeConst  nativeKind = iota // b
-	nativeCmp                      // variable v op c (v: a score index or varTierDays): the rule's atom `atom`
-	nativeTier                     // tier.name (v = 0) or tier.previous (v = 2) == s, or != when neg
-	nativeHas                      // has(attrs.s)
-	nativeAttrEq                   // attrs.key == s, or != when neg; an error without the attribute
-	nativeInTags                   // s in tags
-	nativeAnd                      // kids[0] && kids[1]
-	nativeOr                       // kids[0] || kids[1]
-	nativeNot                      // !kids[0]
-	nativeCond                     // kids[0] ? kids[1] : kids[2]
+	nativeConst   nativeKind = iota // b
+	nativeCmp                       // variable v op c (v: a score index or varTierDays): the rule's atom `atom`
+	nativeTier                      // tier.name (v = 0) or tier.previous (v = 2) == s, or != when neg
+	nativeHas                       // has(attrs.s)
+	nativeAttrEq                    // attrs.key == s, or != when neg; an error without the attribute
+	nativeInTags                    // s in tags
+	nativeRFM                       // rfm field v (rfmFields order) op c
+	nativeCounter                   // counters.key op c; an error without the counter
+	nativeAnd                       // kids[0] && kids[1]
+	nativeOr                        // kids[0] || kids[1]
+	nativeNot                       // !kids[0]
+	nativeCond                      // kids[0] ? kids[1] : kids[2]
 )
 
 // nativeNode is one node of a native rule.
@@ -179,6 +181,25 @@ func compileNative(e ast.Expr) (*nativeNode, bool) {
 				}
 				return nil, false
 			}
+			if key, ok := counterRead(args[side]); ok {
+				if c, ok := constNumber(args[1-side]); ok && op != operators.Equals && op != operators.NotEquals {
+					return &nativeNode{kind: nativeCounter, key: key, op: cmpOps[op], c: c}, true
+				}
+				return nil, false
+			}
+			if f, ok := rfmRead(args[side]); ok {
+				// An int field: ==/!= only with an int constant (CEL's
+				// equality across int and double is not ours to redo).
+				c, isNum := constNumber(args[1-side])
+				isInt := false
+				if isNum {
+					_, isInt = args[1-side].AsLiteral().Value().(int64)
+				}
+				if isNum && (isInt || op != operators.Equals && op != operators.NotEquals) {
+					return &nativeNode{kind: nativeRFM, v: f, op: cmpOps[op], c: c}, true
+				}
+				return nil, false
+			}
 			if op != operators.Equals && op != operators.NotEquals {
 				continue
 			}
@@ -246,6 +267,37 @@ func tierString(e ast.Expr) (int, bool) {
 	return 0, false
 }
 
+// counterRead recognises counters.key and counters['key'].
+func counterRead(e ast.Expr) (string, bool) {
+	switch e.Kind() {
+	case ast.SelectKind:
+		sel := e.AsSelect()
+		if !sel.IsTestOnly() && isIdent(sel.Operand(), "counters") {
+			return sel.FieldName(), true
+		}
+	case ast.CallKind:
+		call := e.AsCall()
+		if args := call.Args(); call.FunctionName() == operators.Index && !call.IsMemberFunction() &&
+			len(args) == 2 && isIdent(args[0], "counters") {
+			return constString(args[1])
+		}
+	}
+	return "", false
+}
+
+// rfmRead recognises rfm.<field> (its slot in rfmFields).
+func rfmRead(e ast.Expr) (int, bool) {
+	if e.Kind() != ast.SelectKind {
+		return 0, false
+	}
+	sel := e.AsSelect()
+	if sel.IsTestOnly() || !isIdent(sel.Operand(), "rfm") {
+		return 0, false
+	}
+	i := slices.Index(rfmFields, sel.FieldName())
+	return i, i >= 0
+}
+
 // attrRead recognises attrs.key and attrs['key'].
 func attrRead(e ast.Expr) (string, bool) {
 	switch e.Kind() {
@@ -291,6 +343,15 @@ func (n *nativeNode) eval(v *ruleVals) tri {
 		return triOf((a == n.s) != n.neg)
 	case nativeInTags:
 		return triOf(slices.Contains(v.tags, n.s))
+	case nativeCounter:
+		x, ok := v.counters[n.key]
+		if !ok {
+			return triErr
+		}
+		return triOf(n.op.holds(x, n.c))
+	case nativeRFM:
+		x := [...]int{v.rfm.Recency, v.rfm.Frequency, v.rfm.Monetary, v.rfm.Score()}[n.v]
+		return triOf(n.op.holds(float64(x), n.c))
 	case nativeAnd, nativeOr:
 		stop := triFalse // the value that decides: false for &&, true for ||
 		if n.kind == nativeOr {

@@ -83,7 +83,7 @@ func (m *RuleModel) Rebase(s *State, from []string, seq []uint64, cause string, 
 	t := s.evalAt
 	ps := m.placers.Get().([]*placer)
 	defer m.placers.Put(ps)
-	var in RuleInput
+	in := m.userInput(s)
 	m.base.ruleInputAt(s, t, &in)
 	for d := range places {
 		pl := &places[d]

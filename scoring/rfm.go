@@ -35,8 +35,14 @@ type RFMEdges struct {
 
 // RFM is one user's scores, 1–5 each (0: never purchased).
 type RFM struct {
-	Recency, Frequency, Monetary int
+	Recency   int `json:"recency"`
+	Frequency int `json:"frequency"`
+	Monetary  int `json:"monetary"`
 }
+
+// Score is the usual three-digit RFM code: 100·R + 10·F + M (555 for the
+// best customers, 0 for users who never purchased).
+func (r RFM) Score() int { return 100*r.Recency + 10*r.Frequency + r.Monetary }
 
 // RFMValues returns the measures the population sketches hold for the user:
 // the day of its latest purchase, its purchases and net spend (units, at

@@ -34,6 +34,10 @@ type RuleModel struct {
 	plans   []*dimPlan // by dimension, shared by the placers
 	scratch sync.Pool  // *ruleScratch: Apply, Advance, NextDue
 	placers sync.Pool  // []*placer, one per dimension: Rebase
+	// rfm are the population's RFM edges (rulemodel_rfm.go); readsRFM says
+	// whether any rule reads them.
+	rfm      rfmEdges
+	readsRFM bool
 }
 
 // ruleScratch is what one Apply, Advance or NextDue reuses: a placer per
@@ -60,7 +64,7 @@ func NewRuleModel(spec *ModelSpec) (*RuleModel, error) {
 	if len(spec.Dimensions) > maxRuleDims {
 		return nil, fmt.Errorf("%w: %d dimensions, at most %d", ErrInvalidModel, len(spec.Dimensions), maxRuleDims)
 	}
-	m := &RuleModel{spec: spec, base: base}
+	m := &RuleModel{spec: spec, base: base, readsRFM: specReadsRFM(spec)}
 	for _, d := range spec.Dimensions {
 		dim := Dimension{Name: d.Name}
 		for _, t := range d.Tiers {
@@ -121,6 +125,7 @@ func (m *RuleModel) Apply(s *State, e *Event, now int64, out []Transition) []Tra
 	out = m.advance(s, sc, now, out)
 	now = s.evalAt
 	m.base.fold(s, e, now)
+	m.foldCounters(s, e)
 	s.events++
 	out = m.place(s, sc, now, e.ID, out)
 	s.due, s.dueOK = m.computeDue(s, sc), true
@@ -175,8 +180,9 @@ func (m *RuleModel) NextDue(s *State) int64 {
 
 func (m *RuleModel) computeDue(s *State, sc *ruleScratch) int64 {
 	due := int64(0)
+	in := m.userInput(s)
 	for i, pl := range m.places(s) {
-		if d := m.base.dimensionDue(s, sc.placers[i], pl.placement(), RuleInput{}, s.evalAt); d != 0 && (due == 0 || d < due) {
+		if d := m.base.dimensionDue(s, sc.placers[i], pl.placement(), in, s.evalAt); d != 0 && (due == 0 || d < due) {
 			due = d
 		}
 	}
@@ -188,7 +194,8 @@ func (m *RuleModel) computeDue(s *State, sc *ruleScratch) int64 {
 // once, on first read; a transition carries every score.
 func (m *RuleModel) place(s *State, sc *ruleScratch, t int64, cause string, out []Transition) []Transition {
 	v := &sc.vals
-	v.reset(m.base, s, t, nil, nil)
+	in := m.userInput(s)
+	v.reset(m.base, s, t, &in)
 	var scores Scores
 	scored := false
 	places := m.places(s)

@@ -41,6 +41,14 @@ var scoreFields = []string{
 // scoresType is the CEL object type of the scores variable.
 var scoresType = types.NewObjectType("strata.Scores")
 
+// rfmType is the CEL object type of the rfm variable: the user's RFM
+// quintile scores (rfm.go), 1–5 each, 0 for a user who never purchased, and
+// score = 100·recency + 10·frequency + monetary (555 for the best).
+var rfmType = types.NewObjectType("strata.RFM")
+
+// rfmFields are the fields of the rfm variable, in slot order.
+var rfmFields = []string{"recency", "frequency", "monetary", "score"}
+
 // tierType is the CEL object type of the tier variable: the user's place in
 // the dimension whose rule is evaluated.
 var tierType = types.NewObjectType("strata.Tier")
@@ -88,6 +96,7 @@ func newObjectsProvider() (*objectsProvider, error) {
 	double := func(string) *types.Type { return types.DoubleType }
 	return &objectsProvider{Registry: reg, objects: map[string]objectType{
 		scoresType.TypeName(): newObjectType(scoreFields, double),
+		rfmType.TypeName():    newObjectType(rfmFields, func(string) *types.Type { return types.IntType }),
 		tierType.TypeName(): newObjectType(tierFields, func(f string) *types.Type {
 			if f == "days" {
 				return types.DoubleType
@@ -131,6 +140,8 @@ func newRuleEnv() (*ruleEnv, error) {
 		cel.CustomTypeProvider(p),
 		cel.Variable("scores", scoresType),
 		cel.Variable("tier", tierType),
+		cel.Variable("rfm", rfmType),
+		cel.Variable("counters", cel.MapType(cel.StringType, cel.DoubleType)),
 		cel.Variable("attrs", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("tags", cel.ListType(cel.StringType)),
 		cel.CrossTypeNumericComparisons(true),
@@ -266,17 +277,22 @@ type RuleInput struct {
 	// and first activity event; −1 for a user without one (as recency_days). Rules read them as
 	// scores.idle_days and scores.age_days.
 	IdleDays, AgeDays float64
-	Attrs             map[string]string // nil: none
-	Tags              []string          // nil: none
+	Attrs             map[string]string  // nil: none
+	Tags              []string           // nil: none
+	RFM               RFM                // the user's RFM scores (rfm.go)
+	Counters          map[string]float64 // the model's counters (counters.go); nil: none
 }
 
 // ruleActivation resolves the variables of a rule from a RuleInput,
 // boxing each score once per Set, not once per rule.
 type ruleActivation struct {
-	scores objectValues
-	tier   objectValues
-	attrs  any
-	tags   any
+	scores   objectValues
+	tier     objectValues
+	rfm      objectValues
+	rfmOf    RFM // the scores boxed in rfm
+	counters any
+	attrs    any
+	tags     any
 	// name and previous are the strings boxed in tier (setVals boxes a
 	// name again only when it changes).
 	name, previous string
@@ -290,7 +306,18 @@ func newRuleActivation() *ruleActivation {
 	return &ruleActivation{
 		scores: objectValues{vals: zeros},
 		tier:   objectValues{vals: []ref.Val{types.String(""), types.Double(0), types.String("")}},
+		rfm:    objectValues{vals: []ref.Val{types.Int(0), types.Int(0), types.Int(0), types.Int(0)}},
 	}
+}
+
+// setRFM boxes the user's RFM scores (again only when they changed).
+func (a *ruleActivation) setRFM(r RFM) {
+	if r == a.rfmOf {
+		return
+	}
+	a.rfmOf = r
+	a.rfm.vals[0], a.rfm.vals[1], a.rfm.vals[2] = types.Int(r.Recency), types.Int(r.Frequency), types.Int(r.Monetary)
+	a.rfm.vals[3] = types.Int(r.Score())
 }
 
 // setTier loads the user's place in the dimension being evaluated: its
@@ -321,6 +348,11 @@ func (a *ruleActivation) set(in *RuleInput) {
 	if in.Tags != nil {
 		a.tags = in.Tags
 	}
+	a.setRFM(in.RFM)
+	a.counters = noCounters
+	if in.Counters != nil {
+		a.counters = in.Counters
+	}
 }
 
 // setVals loads v, computing every score it does not hold yet.
@@ -348,11 +380,17 @@ func (a *ruleActivation) setVals(v *ruleVals, reads uint16) {
 	if v.tags != nil {
 		a.tags = v.tags
 	}
+	a.setRFM(v.rfm)
+	a.counters = noCounters
+	if v.counters != nil {
+		a.counters = v.counters
+	}
 }
 
 var (
-	noAttrs any = map[string]string{}
-	noTags  any = []string{}
+	noAttrs    any = map[string]string{}
+	noTags     any = []string{}
+	noCounters any = map[string]float64{}
 )
 
 func (a *ruleActivation) ResolveName(name string) (any, bool) {
@@ -365,6 +403,10 @@ func (a *ruleActivation) ResolveName(name string) (any, bool) {
 		return a.attrs, true
 	case "tags":
 		return a.tags, true
+	case "rfm":
+		return &a.rfm, true
+	case "counters":
+		return a.counters, true
 	}
 	return nil, false
 }

@@ -19,6 +19,8 @@ type ruleVals struct {
 	name, previous string // tier.name, tier.previous
 	attrs          map[string]string
 	tags           []string
+	rfm            RFM
+	counters       map[string]float64
 
 	// When truth is set (by dimensionDue), native rules do not evaluate
 	// their comparisons: the truth of a rule's atom k is truth[atoms[k]],
@@ -35,9 +37,9 @@ const allScores = 1<<numVars - 1 - 1<<varTierDays
 
 // reset makes v read the scores of s under m at t (t ≥ the state's
 // evaluation time), none computed yet, with the given attributes and tags.
-func (v *ruleVals) reset(m *Model, s *State, t int64, attrs map[string]string, tags []string) {
+func (v *ruleVals) reset(m *Model, s *State, t int64, in *RuleInput) {
 	v.m, v.s, v.t, v.have = m, s, t, 0
-	v.attrs, v.tags = attrs, tags
+	v.attrs, v.tags, v.rfm, v.counters = in.Attrs, in.Tags, in.RFM, in.Counters
 	v.truth, v.rules = nil, nil
 }
 
@@ -47,7 +49,7 @@ func (v *ruleVals) setInput(in *RuleInput) {
 	v.vals = [numVars]float64{sc.Activity, float64(sc.ActiveDays7), float64(sc.ActiveDays30), sc.Monetary365d,
 		float64(sc.Purchases90d), sc.RecencyDays, sc.ChurnRisk, sc.FraudRisk, in.IdleDays, in.AgeDays}
 	v.m, v.s, v.have = nil, nil, allScores
-	v.attrs, v.tags = in.Attrs, in.Tags
+	v.attrs, v.tags, v.rfm, v.counters = in.Attrs, in.Tags, in.RFM, in.Counters
 	v.truth, v.rules = nil, nil
 }
 

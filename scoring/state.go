@@ -89,8 +89,9 @@ type State struct {
 	// dimension; empty under Model (whose tiers are tier and seq).
 	places []placeState
 
-	attrs []attr   // attributes, sorted by key (attrs.go)
-	tags  []string // tags, sorted
+	attrs    []attr    // attributes, sorted by key (attrs.go)
+	tags     []string  // tags, sorted
+	counters []counter // a rule model's counters, sorted by name (counters.go)
 
 	// Caches: pure functions of the fields above (and the Model), not
 	// encoded, so they change nothing a replica or a stored state can see.
@@ -101,8 +102,10 @@ type State struct {
 	//   - valueDue caches valueDue; valueDueOK says whether it is current.
 	//     It stays valid while money, the value tier and events > 0 do not
 	//     change (see Model.valueDueOf).
-	//   - attrMap is attrs as a map, for rules (nil: not built).
+	//   - attrMap and counterMap are attrs and counters as maps, for rules
+	//     (nil: not built).
 	attrMap    map[string]string
+	counterMap map[string]float64
 	net        int64
 	due        int64
 	valueDue   int64
@@ -120,6 +123,7 @@ func (s *State) Reset() {
 		places:     s.places[:0],
 		attrs:      s.attrs[:0],
 		tags:       s.tags[:0],
+		counters:   s.counters[:0],
 	}
 }
 
