@@ -86,6 +86,7 @@ type FSM struct {
 		view     ShardModels   // without counts
 		modelsCh chan struct{} // closed when view changes
 		sketch   []byte        // the RFM sketch as of the last commit
+		rfm      scoring.RFMEdges
 		// The last Raft configuration entry applied (so committed), as seen
 		// since this process started (0: none seen yet).
 		cfgIndex uint64
@@ -617,20 +618,24 @@ func (s *fsmSnapshot) Release() { _ = s.snap.Close() }
 
 // UserView is a user's state as read from a replica.
 type UserView struct {
-	User         string            `json:"user"`
-	Tiers        map[string]string `json:"tiers"`
-	Scores       scoring.Scores    `json:"scores"`
-	FirstSeen    *time.Time        `json:"first_seen"`
-	LastSeen     *time.Time        `json:"last_seen"`
-	Events       uint64            `json:"events"`
-	Model        string            `json:"model"` // the model the tiers are under
-	Attributes   map[string]string `json:"attributes,omitempty"`
-	Tags         []string          `json:"tags,omitempty"`
-	AsOf         time.Time         `json:"as_of"`
-	Shard        uint16            `json:"shard"`
-	AppliedIndex uint64            `json:"applied_index"`
-	Node         string            `json:"node,omitempty"`        // the node whose replica answered
-	Consistency  string            `json:"consistency,omitempty"` // stale or strong
+	User       string             `json:"user"`
+	Tiers      map[string]string  `json:"tiers"`
+	Scores     scoring.Scores     `json:"scores"`
+	FirstSeen  *time.Time         `json:"first_seen"`
+	LastSeen   *time.Time         `json:"last_seen"`
+	Events     uint64             `json:"events"`
+	Model      string             `json:"model"` // the model the tiers are under
+	Attributes map[string]string  `json:"attributes,omitempty"`
+	Tags       []string           `json:"tags,omitempty"`
+	Counters   map[string]float64 `json:"counters,omitempty"`
+	// RFM are the user's quintile scores under the population's current
+	// edges (absent before the cluster has computed any).
+	RFM          *scoring.RFM `json:"rfm,omitempty"`
+	AsOf         time.Time    `json:"as_of"`
+	Shard        uint16       `json:"shard"`
+	AppliedIndex uint64       `json:"applied_index"`
+	Node         string       `json:"node,omitempty"`        // the node whose replica answered
+	Consistency  string       `json:"consistency,omitempty"` // stale or strong
 }
 
 // User reads a user's committed state (stale-ok: as of the last commit).
@@ -650,7 +655,7 @@ func (f *FSM) User(user string) (UserView, error) {
 		return UserView{}, fmt.Errorf("cluster: user %q: %w", user, err)
 	}
 	v := UserView{User: user, Tiers: map[string]string{}, Events: s.Events(), Model: model.Name(),
-		Attributes: s.Attributes(), Tags: s.Tags(),
+		Attributes: s.Attributes(), Tags: s.Tags(), Counters: s.Counters(),
 		AsOf: time.UnixMilli(meta.Now).UTC(), Shard: f.cfg.Shard, AppliedIndex: meta.AppliedIndex}
 	if m := f.modelOf(gen); m != nil && m != model {
 		// Not moved to the active model yet (a sweep is under way): show
@@ -658,6 +663,10 @@ func (f *FSM) User(user string) (UserView, error) {
 		model, dims, v.Model = m, m.Dimensions(), m.Name()
 	}
 	v.Scores = model.Scores(&s, meta.Now)
+	if e := f.rfmEdges(); e.Buyers > 0 {
+		r := e.Scores(&s)
+		v.RFM = &r
+	}
 	for i, d := range dims {
 		if t := tierName(d, s.Tier(i)); t != "" {
 			v.Tiers[d.Name] = t

@@ -269,7 +269,7 @@ func (f *FSM) setActive() {
 		models[g] = m
 	}
 	f.mu.Lock()
-	f.mu.active, f.mu.dims, f.mu.models = f.active, f.activeDims, models
+	f.mu.active, f.mu.dims, f.mu.models, f.mu.rfm = f.active, f.activeDims, models, f.rec.RFM
 	f.mu.Unlock()
 }
 

@@ -291,18 +291,21 @@ func checkSeqsAllowingRebaseline(t testing.TB, out []outboxMessage) {
 // state however it is batched, re-applied or restarted.
 func TestFSMModelChangesSameLogSameState(t *testing.T) {
 	models := []*ModelSource{valueModel(t, 1, 15_000), loadExampleModel(t, "edu-value.hcl"),
-		valueModel(t, 2, 30_000), loadExampleModel(t, "default.hcl"), loadExampleModel(t, "coupon-abuse.hcl")}
-	for _, seed := range testSeeds[:4] {
+		valueModel(t, 2, 30_000), loadExampleModel(t, "default.hcl"), loadExampleModel(t, "coupon-abuse.hcl"),
+		loadExampleModel(t, "rfm-segments.hcl"), loadExampleModel(t, "membership.hcl")}
+	for _, seed := range testSeeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			rng := seededRand(seed)
-			logs := genLog(rng, genOptions{Models: models, NoTrims: true})
+			g := newLogGen(rng, genOptions{Models: models, NoTrims: true})
+			logs := g.extend(400)
 
 			each := newTestFSM(t, storagetest.Open(t))
 			applyEach(t, each, logs)
-			if each.rec.Generation == 0 {
-				t.Fatal("the log changed no model")
+			if each.rec.Generation == 0 || each.rec.RFMGeneration == 0 {
+				t.Fatalf("the log changed no model (%d) or no RFM edges (%d)", each.rec.Generation, each.rec.RFMGeneration)
 			}
+			t.Logf("active %s, shadow %s, %d outbox records", each.active.Name(), modelName(each.candidate), each.Meta().OutboxNext-1)
 			chunked := newTestFSM(t, storagetest.Open(t))
 			applyChunks(t, rng, chunked, logs, 40)
 			requireSameState(t, "ApplyBatch in random chunks vs one at a time", chunked, each)

@@ -179,6 +179,7 @@ type logGen struct {
 	ingests []command           // earlier ingest entries, for re-proposals
 	logs    []*raft.Log
 	plan    ModelPlan
+	rfmGen  uint64
 }
 
 func newLogGen(rng *rand.Rand, opts genOptions) *logGen {
@@ -222,6 +223,22 @@ func (g *logGen) step() {
 			return
 		case p < 12:
 			g.add(raft.LogCommand, appendSweep(nil, g.now, 1+r.Uint64N(8)))
+			return
+		case p < 14:
+			g.rfmGen++
+			today := float64(g.now / scoring.Day)
+			var e scoring.RFMEdges
+			for i := range 4 {
+				e.Recency[i] = today - float64(60-15*i-r.IntN(10))
+				e.Frequency[i] = float64(i + r.IntN(2))
+				e.Monetary[i] = float64(1000*i + r.IntN(900))
+			}
+			e.Buyers = 1 + r.Int64N(1000)
+			data, err := appendRFM(nil, g.now, &RFMState{Generation: g.rfmGen, Edges: e})
+			if err != nil {
+				panic(err)
+			}
+			g.add(raft.LogCommand, data)
 			return
 		}
 	}

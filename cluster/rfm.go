@@ -346,3 +346,10 @@ func (f *FSM) reevaluate(user string, u *userState) bool {
 	}
 	return changed
 }
+
+// rfmEdges returns the RFM edges the shard follows (any goroutine).
+func (f *FSM) rfmEdges() scoring.RFMEdges {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.rfm
+}
