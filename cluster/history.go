@@ -47,3 +47,59 @@ func (f *FSM) History(user string) ([]HistoryEntry, error) {
 	})
 	return out, err
 }
+
+// ExplainView is the body of GET /v1/users/{user}/explain (external
+// contract: JSON names).
+type ExplainView struct {
+	User         string                     `json:"user"`
+	Model        string                     `json:"model"`
+	AsOf         time.Time                  `json:"as_of"`
+	Dimensions   []scoring.DimensionExplain `json:"dimensions"`
+	Scores       scoring.Scores             `json:"scores"`
+	CLV          float64                    `json:"clv"` // scoring.CLV: expected value over a year
+	RFM          *scoring.RFM               `json:"rfm,omitempty"`
+	Attributes   map[string]string          `json:"attributes,omitempty"`
+	Tags         []string                   `json:"tags,omitempty"`
+	Counters     map[string]float64         `json:"counters,omitempty"`
+	History      []HistoryEntry             `json:"history"` // oldest first
+	Shard        uint16                     `json:"shard"`
+	AppliedIndex uint64                     `json:"applied_index"`
+	Node         string                     `json:"node,omitempty"`
+}
+
+// Explain explains a user's tiers from this replica (stale-ok).
+func (f *FSM) Explain(user string) (ExplainView, error) {
+	meta := f.Meta()
+	model, _ := f.activeModel()
+	b, found, err := f.store.User(user, nil)
+	if err != nil {
+		return ExplainView{}, err
+	}
+	if !found {
+		return ExplainView{}, ErrUnknownUser
+	}
+	var s scoring.State
+	gen, err := decodeEnvelope(b, nil, &s)
+	if err != nil {
+		return ExplainView{}, fmt.Errorf("cluster: user %q: %w", user, err)
+	}
+	if m := f.modelOf(gen); m != nil {
+		model = m
+	}
+	v := ExplainView{User: user, Model: model.Name(), AsOf: time.UnixMilli(meta.Now).UTC(),
+		Dimensions: model.Explain(&s, meta.Now), Scores: model.Scores(&s, meta.Now),
+		Attributes: s.Attributes(), Tags: s.Tags(), Counters: s.Counters(),
+		Shard: f.cfg.Shard, AppliedIndex: meta.AppliedIndex}
+	v.CLV = scoring.CLV(v.Scores)
+	if e := f.rfmEdges(); e.Buyers > 0 {
+		r := e.Scores(&s)
+		v.RFM = &r
+	}
+	if v.History, err = f.History(user); err != nil {
+		return ExplainView{}, err
+	}
+	if v.History == nil {
+		v.History = []HistoryEntry{}
+	}
+	return v, nil
+}

@@ -320,3 +320,32 @@ func (f *FSM) rfmGeneration() uint64 {
 	defer f.mu.Unlock()
 	return f.mu.view.RFMGeneration
 }
+
+// Explain explains a user's tiers from any replica of its shard (the local
+// one if this node has it, stale-ok).
+func (c *Cluster) Explain(ctx context.Context, user string) (ExplainView, error) {
+	shard := uint16(c.ShardOf(user))
+	c.mu.RLock()
+	s := c.shards[shard]
+	if s != nil && !c.closed {
+		v, err := s.FSM().Explain(user)
+		c.mu.RUnlock()
+		v.Node = c.cfg.NodeID
+		return v, err
+	}
+	c.mu.RUnlock()
+	var errs []error
+	for _, id := range c.routeCandidates(shard, nil) {
+		cctx, cancel := context.WithTimeout(ctx, c.cfg.ProposeTimeout)
+		resp, err := c.call(cctx, c.nodeAddr(id), &rpcReq{Op: "explain", User: user})
+		cancel()
+		if errors.Is(err, ErrUnknownUser) {
+			return ExplainView{}, err
+		}
+		if err == nil && resp.Explain != nil {
+			return *resp.Explain, nil
+		}
+		errs = append(errs, err)
+	}
+	return ExplainView{}, fmt.Errorf("cluster: explain %q: %w", user, errors.Join(append(errs, ErrNoReplica)...))
+}

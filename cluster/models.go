@@ -31,6 +31,10 @@ type Model interface {
 	// Adopt takes over a state this model evaluated in shadow, appending a
 	// transition per dimension whose tier differs from from[d].
 	Adopt(s *scoring.State, from []string, seq []uint64, cause string, out []scoring.Transition) []scoring.Transition
+	// Explain says why the user is in each tier (reads: any goroutine).
+	Explain(s *scoring.State, now int64) []scoring.DimensionExplain
+	// UsesScores lists, per dimension, the scores its rules read.
+	UsesScores() map[string][]string
 }
 
 var (

@@ -41,6 +41,7 @@ type rpcResp struct {
 	More    bool           `json:"more,omitempty"`
 	History []HistoryEntry `json:"history,omitempty"`
 	Sketch  []byte         `json:"sketch,omitempty"`
+	Explain *ExplainView   `json:"explain,omitempty"`
 }
 
 // maxHops bounds forwarding (a request goes to the control or shard leader
@@ -128,6 +129,16 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 		}
 	case "members":
 		resp.Users, resp.More, err = c.localMembers(req.Shard, req.Dim, req.Tier, req.After, req.Limit)
+	case "explain":
+		s := c.Shard(c.ShardOf(req.User))
+		if s == nil {
+			err = fmt.Errorf("cluster: no replica of %q's shard here", req.User)
+			break
+		}
+		var v ExplainView
+		v, err = s.FSM().Explain(req.User)
+		v.Node = c.cfg.NodeID
+		resp.Explain = &v
 	case "sketch":
 		resp.Sketch, err = c.localSketch(req.Shard)
 	case "models":

@@ -53,6 +53,7 @@ func (n *Node) modelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/model/shadow", n.handleShadowReport)
 	mux.HandleFunc("GET /v1/tiers/{dimension}/{tier}/users", n.handleMembers)
 	mux.HandleFunc("DELETE /v1/users/{user}/attributes", n.handleEraseAttributes)
+	mux.HandleFunc("GET /v1/users/{user}/explain", n.handleExplain)
 }
 
 func (n *Node) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -350,4 +351,24 @@ func (n *Node) now() time.Time {
 		return n.cfg.Clock.Now()
 	}
 	return time.Now()
+}
+
+// handleExplain serves GET /v1/users/{user}/explain.
+func (n *Node) handleExplain(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if user == "" || len(user) > maxUserIDLength {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: "user must be 1–128 bytes", User: user})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	v, err := n.cluster.Explain(ctx, user)
+	switch {
+	case errors.Is(err, cluster.ErrUnknownUser):
+		writeJSON(w, http.StatusNotFound, apiError{Error: "unknown user", User: user})
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error(), User: user})
+	default:
+		writeJSON(w, http.StatusOK, v)
+	}
 }
