@@ -460,6 +460,7 @@ func (f *FSM) emit(user string, u *userState, model string, trans []scoring.Tran
 		if count {
 			f.moveTier(user, t.Dimension, t.From, t.To)
 		}
+		f.count(countHour, t.Dimension, "", strconv.FormatInt(t.At/3_600_000, 10), 1)
 		f.cfg.Metrics.Transitions.WithLabelValues(t.Dimension).Inc()
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/strata-io/strata/scoring"
@@ -61,7 +62,13 @@ const (
 	countActive byte = 'a'
 	countShadow byte = 's'
 	countMove   byte = 'm'
+	// countHour counts transitions of the active model by dimension and
+	// hour of their instant (to: Unix hours, decimal), kept 48 hours.
+	countHour byte = 'h'
 )
+
+// hourKeep is how many hours of transition counts a shard keeps.
+const hourKeep = 48
 
 type countKey struct {
 	kind          byte
@@ -285,7 +292,14 @@ func (f *FSM) entry(gen uint64) *modelEntry {
 // putModels writes the record (with the counts) into the pending batch.
 func (f *FSM) putModels(b *storage.Batch) error {
 	keys := make([]countKey, 0, len(f.counts))
+	oldest := f.now/3_600_000 - hourKeep
 	for k, n := range f.counts {
+		if k.kind == countHour {
+			if h, err := strconv.ParseInt(k.to, 10, 64); err != nil || h < oldest {
+				delete(f.counts, k)
+				continue
+			}
+		}
 		if n != 0 {
 			keys = append(keys, k)
 		}

@@ -42,6 +42,7 @@ type rpcResp struct {
 	History []HistoryEntry `json:"history,omitempty"`
 	Sketch  []byte         `json:"sketch,omitempty"`
 	Explain *ExplainView   `json:"explain,omitempty"`
+	Report  *reportPart    `json:"report,omitempty"`
 }
 
 // maxHops bounds forwarding (a request goes to the control or shard leader
@@ -139,6 +140,13 @@ func (c *Cluster) handleRPC(ctx context.Context, peer string, body []byte) ([]by
 		v, err = s.FSM().Explain(req.User)
 		v.Node = c.cfg.NodeID
 		resp.Explain = &v
+	case "report":
+		s := c.Shard(int(req.Shard))
+		if s == nil {
+			err = fmt.Errorf("cluster: no replica of shard %d here", req.Shard)
+			break
+		}
+		resp.Report, err = s.FSM().reportPart(req.Limit)
 	case "sketch":
 		resp.Sketch, err = c.localSketch(req.Shard)
 	case "models":

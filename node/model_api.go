@@ -54,6 +54,7 @@ func (n *Node) modelRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/tiers/{dimension}/{tier}/users", n.handleMembers)
 	mux.HandleFunc("DELETE /v1/users/{user}/attributes", n.handleEraseAttributes)
 	mux.HandleFunc("GET /v1/users/{user}/explain", n.handleExplain)
+	mux.HandleFunc("GET /v1/model/report", n.handleModelReport)
 }
 
 func (n *Node) handleModel(w http.ResponseWriter, r *http.Request) {
@@ -371,4 +372,26 @@ func (n *Node) handleExplain(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, v)
 	}
+}
+
+// handleModelReport serves GET /v1/model/report?sample=N: N users (default
+// 100 000, spread over the shards; 0 reads every user).
+func (n *Node) handleModelReport(w http.ResponseWriter, r *http.Request) {
+	sample := 100_000
+	if v := r.URL.Query().Get("sample"); v != "" {
+		s, err := strconv.Atoi(v)
+		if err != nil || s < 0 {
+			writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("sample %q: want a number of users ≥ 0", v)})
+			return
+		}
+		sample = s
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Minute)
+	defer cancel()
+	rep, err := n.cluster.ModelReport(ctx, sample)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
