@@ -150,6 +150,9 @@ type fileConfig struct {
 	Model            *string `hcl:"model,optional"`
 	ModelMode        *string `hcl:"model_mode,optional"`
 	History          *int    `hcl:"history,optional"`
+	SweepBatch       *int    `hcl:"sweep_batch,optional"`
+	SweepInterval    *string `hcl:"sweep_interval,optional"`
+	RFMInterval      *string `hcl:"rfm_interval,optional"`
 
 	RaftAddr     *string  `hcl:"raft_addr,optional"`
 	Advertise    *string  `hcl:"advertise,optional"`
@@ -199,6 +202,9 @@ func (c *Config) LoadFile(path string) error {
 	if f.History != nil {
 		next.Cluster.History = *f.History
 	}
+	if f.SweepBatch != nil {
+		next.Cluster.SweepBatch = *f.SweepBatch
+	}
 	if f.Join != nil {
 		next.Join = f.Join
 	}
@@ -241,6 +247,8 @@ func (c *Config) LoadFile(path string) error {
 		{"events_max_age", f.EventsMaxAge, &next.Cluster.EventsMaxAge},
 		{"transitions_duplicate_window", f.TransitionsDuplicateWindow, &next.Cluster.TransitionsDuplicateWindow},
 		{"max_event_age", f.MaxEventAge, &next.Cluster.Limits.MaxAge},
+		{"sweep_interval", f.SweepInterval, &next.Cluster.SweepInterval},
+		{"rfm_interval", f.RFMInterval, &next.Cluster.RFMInterval},
 	}
 	for _, d := range durations {
 		if d.v == nil {
