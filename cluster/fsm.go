@@ -52,6 +52,7 @@ type FSM struct {
 	candidate     Model // nil: no shadow
 	candidateDims []scoring.Dimension
 	counts        map[countKey]int64
+	hourly        map[hourSlot]hourCount
 	countsDirty   bool
 	loadBuf       []byte // the user loader's value buffer
 	rfm           *rfmSketch
@@ -80,6 +81,7 @@ type FSM struct {
 		sync.Mutex
 		meta     storage.Meta
 		counts   map[countKey]int64
+		hourly   []hourCount
 		active   Model
 		dims     []scoring.Dimension
 		models   map[uint64]Model
@@ -460,7 +462,7 @@ func (f *FSM) emit(user string, u *userState, model string, trans []scoring.Tran
 		if count {
 			f.moveTier(user, t.Dimension, t.From, t.To)
 		}
-		f.count(countHour, t.Dimension, "", strconv.FormatInt(t.At/3_600_000, 10), 1)
+		f.countHourly(t.Dimension, t.At)
 		f.cfg.Metrics.Transitions.WithLabelValues(t.Dimension).Inc()
 	}
 	return nil

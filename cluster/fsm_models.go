@@ -44,6 +44,8 @@ type shardModels struct {
 	RFMGeneration uint64           `json:"rfm_generation,omitempty"`
 	// Counts are the shard's tier counts, sorted by key.
 	Counts []tierCount `json:"counts"`
+	// Hourly are the transitions per dimension and hour (the ring).
+	Hourly []hourCount `json:"hourly,omitempty"`
 }
 
 // modelEntry is one model generation of a shard.
@@ -62,13 +64,42 @@ const (
 	countActive byte = 'a'
 	countShadow byte = 's'
 	countMove   byte = 'm'
-	// countHour counts transitions of the active model by dimension and
-	// hour of their instant (to: Unix hours, decimal), kept 48 hours.
-	countHour byte = 'h'
 )
 
-// hourKeep is how many hours of transition counts a shard keeps.
+// hourKeep is how many hours of transition counts a shard keeps: a ring of
+// slots by hour, each holding the newest hour that fell on it. It depends
+// only on the sequence of transitions, never on when commits happen, so
+// every replica holds the same counts however its entries were batched.
 const hourKeep = 48
+
+// hourCount is one slot of the hourly ring: transitions of a dimension
+// whose instant fell in hour Hour (Unix hours).
+type hourCount struct {
+	Dim  string `json:"d"`
+	Hour int64  `json:"h"`
+	N    int64  `json:"n"`
+}
+
+type hourSlot struct {
+	dim  string
+	slot int64
+}
+
+// countHourly counts a transition of dim at instant at (Unix ms).
+func (f *FSM) countHourly(dim string, at int64) {
+	h := at / 3_600_000
+	k := hourSlot{dim, h % hourKeep}
+	c := f.hourly[k]
+	switch {
+	case c.Hour > h:
+		return // older than what the slot holds: out of the window
+	case c.Hour < h:
+		c = hourCount{Dim: dim, Hour: h}
+	}
+	c.N++
+	f.hourly[k] = c
+	f.countsDirty = true
+}
 
 type countKey struct {
 	kind          byte
@@ -241,6 +272,10 @@ func (f *FSM) loadModels(legacy []int64) error {
 	for _, c := range rec.Counts {
 		f.counts[countKey{kind: c.Kind[0], dim: c.Dim, from: c.From, to: c.To}] = c.N
 	}
+	f.hourly = make(map[hourSlot]hourCount, len(rec.Hourly))
+	for _, c := range rec.Hourly {
+		f.hourly[hourSlot{c.Dim, c.Hour % hourKeep}] = c
+	}
 	if !found {
 		k := 0
 		for _, d := range f.cfg.Model.Dimensions() {
@@ -292,14 +327,7 @@ func (f *FSM) entry(gen uint64) *modelEntry {
 // putModels writes the record (with the counts) into the pending batch.
 func (f *FSM) putModels(b *storage.Batch) error {
 	keys := make([]countKey, 0, len(f.counts))
-	oldest := f.now/3_600_000 - hourKeep
 	for k, n := range f.counts {
-		if k.kind == countHour {
-			if h, err := strconv.ParseInt(k.to, 10, 64); err != nil || h < oldest {
-				delete(f.counts, k)
-				continue
-			}
-		}
 		if n != 0 {
 			keys = append(keys, k)
 		}
@@ -309,6 +337,13 @@ func (f *FSM) putModels(b *storage.Batch) error {
 	for _, k := range keys {
 		f.rec.Counts = append(f.rec.Counts, tierCount{Kind: string(k.kind), Dim: k.dim, From: k.from, To: k.to, N: f.counts[k]})
 	}
+	f.rec.Hourly = f.rec.Hourly[:0]
+	for _, c := range f.hourly {
+		f.rec.Hourly = append(f.rec.Hourly, c)
+	}
+	slices.SortFunc(f.rec.Hourly, func(a, b hourCount) int {
+		return cmpStrings([]string{a.Dim, strconv.FormatInt(a.Hour, 10)}, []string{b.Dim, strconv.FormatInt(b.Hour, 10)})
+	})
 	rec, err := json.Marshal(&f.rec)
 	if err != nil {
 		return err
@@ -326,8 +361,12 @@ func (f *FSM) publishCounts() {
 			c[k] = n
 		}
 	}
+	h := make([]hourCount, 0, len(f.hourly))
+	for _, x := range f.hourly {
+		h = append(h, x)
+	}
 	f.mu.Lock()
-	f.mu.counts = c
+	f.mu.counts, f.mu.hourly = c, h
 	f.mu.Unlock()
 }
 

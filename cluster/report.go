@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
@@ -162,18 +161,11 @@ func (f *FSM) reportPart(limit int) (*reportPart, error) {
 	}
 	p.Money = appendStore(nil, money.GetPositiveValueStore())
 	f.mu.Lock()
-	for k, n := range f.mu.counts {
-		if k.kind != countHour {
-			continue
+	for _, c := range f.mu.hourly {
+		if p.Hourly[c.Dim] == nil {
+			p.Hourly[c.Dim] = map[int64]int64{}
 		}
-		h, err := strconv.ParseInt(k.to, 10, 64)
-		if err != nil {
-			continue
-		}
-		if p.Hourly[k.dim] == nil {
-			p.Hourly[k.dim] = map[int64]int64{}
-		}
-		p.Hourly[k.dim][h] += n
+		p.Hourly[c.Dim][c.Hour] += c.N
 	}
 	f.mu.Unlock()
 	return p, nil
