@@ -63,12 +63,13 @@ func openDiskDB(b *testing.B) *storage.DB {
 func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int) {
 	cfg := testFSMConfig(b, db)
 	cfg.Actors.Capacity = resident
+	cfg.History = 10 // the default of Config.History
 	f := newTestFSMConfig(b, cfg)
 	names := make([]string, users)
 	for i := range names {
 		names[i] = fmt.Sprintf("user-%06d", i)
 	}
-	var bld entryBuilder
+	bld := entryBuilder{index: f.Meta().AppliedIndex}
 	now := testStart
 	const warm = 1000
 	evs := make([]scoring.Event, 0, warm)
@@ -150,4 +151,59 @@ func BenchmarkApplyNewUsers(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(perEntry)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkApplyModels is BenchmarkApplyBatch (1000 events an entry, 100 000
+// users, all resident, in-memory Pebble) under the built-in model and under
+// model files, and reports what a user costs under each: timers per user
+// (one at most: the earliest deadline of its dimensions), the bytes of its
+// stored state, and member-index and history entries per user.
+func BenchmarkApplyModels(b *testing.B) {
+	for _, file := range []string{"", "default.hcl", "edu-value.hcl", "rfm-segments.hcl"} {
+		name := "builtin"
+		if file != "" {
+			name = file
+		}
+		b.Run("model="+name, func(b *testing.B) {
+			db := storagetest.Open(b)
+			if file != "" {
+				f := newTestFSM(b, db)
+				var plan ModelPlan
+				var bld entryBuilder
+				if err := plan.apply(&ModelChange{Action: ModelActivate, Source: loadExampleModel(b, file)}); err != nil {
+					b.Fatal(err)
+				}
+				data, err := appendModel(nil, testStart-testHour, &plan)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Apply(bld.log(data))
+			}
+			benchApplyBatch(b, db, 1000, 100_000, 100_000)
+			b.StopTimer()
+			reportPerUser(b, db)
+		})
+	}
+}
+
+// reportPerUser reports timers, stored state bytes, member-index and
+// history entries per user of shard 0.
+func reportPerUser(b *testing.B, db *storage.DB) {
+	sh := db.Shard(0)
+	var users, bytes, timers float64
+	if err := sh.Users(func(_ string, v []byte) error {
+		users++
+		bytes += float64(len(v))
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if err := sh.DueTimers(scoring.MaxTime, func(int64, string) error { timers++; return nil }); err != nil {
+		b.Fatal(err)
+	}
+	if users == 0 {
+		return
+	}
+	b.ReportMetric(timers/users, "timers/user")
+	b.ReportMetric(bytes/users, "state-B/user")
 }

@@ -1,11 +1,12 @@
 package cluster
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
 	"time"
 
 	"github.com/strata-io/strata/scoring"
+	"github.com/strata-io/strata/storage"
 )
 
 // HistoryEntry is one of a user's recent transitions, as GET
@@ -22,24 +23,49 @@ type HistoryEntry struct {
 	Cause     string    `json:"cause"`
 }
 
-// appendHistoryEntry appends the stored form of a history entry (JSON).
+// A stored history entry (version 1):
+//
+//	byte 1 · str dimension · str from · str to · uvarint seq · varint at(ms) · str model · str reason · str cause
+const historyVersion = 1
+
+// appendHistoryEntry appends the stored form of a history entry.
 func appendHistoryEntry(b []byte, model string, t *scoring.Transition) []byte {
-	e := HistoryEntry{Dimension: t.Dimension, From: t.From, To: t.To, Seq: t.Seq,
-		At: time.UnixMilli(t.At).UTC(), Model: model, Reason: t.Reason, Cause: t.Cause}
-	js, err := json.Marshal(&e)
-	if err != nil { // a struct of strings, numbers and a time: cannot fail
-		panic(err)
+	b = append(b, historyVersion)
+	b = appendString(b, t.Dimension)
+	b = appendString(b, t.From)
+	b = appendString(b, t.To)
+	b = binary.AppendUvarint(b, t.Seq)
+	b = binary.AppendVarint(b, t.At)
+	b = appendString(b, model)
+	b = appendString(b, t.Reason)
+	return appendString(b, t.Cause)
+}
+
+func decodeHistoryEntry(b []byte) (HistoryEntry, error) {
+	if len(b) == 0 || b[0] != historyVersion {
+		return HistoryEntry{}, fmt.Errorf("%w: history entry version", storage.ErrCorrupt)
 	}
-	return append(b, js...)
+	d := decoder{b: b[1:]}
+	e := HistoryEntry{Dimension: string(d.bytes("dimension")), From: string(d.bytes("from")), To: string(d.bytes("to")),
+		Seq: d.uvarint("seq")}
+	e.At = time.UnixMilli(d.varint("at")).UTC()
+	e.Model, e.Reason, e.Cause = string(d.bytes("model")), string(d.bytes("reason")), string(d.bytes("cause"))
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("trailing bytes")
+	}
+	if d.err != nil {
+		return HistoryEntry{}, fmt.Errorf("%w: history entry: %v", storage.ErrCorrupt, d.err)
+	}
+	return e, nil
 }
 
 // History returns the user's recorded transitions, oldest first (at most
 // Config.History of them), from this replica.
 func (f *FSM) History(user string) ([]HistoryEntry, error) {
 	var out []HistoryEntry
-	err := f.store.History(user, func(_ uint64, b []byte) error {
-		var e HistoryEntry
-		if err := json.Unmarshal(b, &e); err != nil {
+	err := f.store.History(user, int(f.cfg.History), func(_ uint64, b []byte) error {
+		e, err := decodeHistoryEntry(b)
+		if err != nil {
 			return fmt.Errorf("cluster: history of %q: %w", user, err)
 		}
 		out = append(out, e)

@@ -118,15 +118,19 @@ func (s *Shard) Members(dim, tier, after string, limit int, fn func(user string)
 	return more, nil
 }
 
-// AddHistory records entry n (1, 2, 3…) of user's recent transitions and
-// forgets entry n−keep, so that the user keeps its newest keep entries.
-// It writes blindly (no read): n is counted by the caller.
+// AddHistory records entry n (1, 2, 3…) of user's recent transitions. It
+// writes blindly (no read: n is counted by the caller) and forgets old
+// entries in bulk: every keep-th entry deletes, in one range, every entry
+// up to n−keep, so a user holds between keep and 2·keep−1 entries (History
+// returns the newest keep) at one write per entry.
 func (b *Batch) AddHistory(user string, n uint64, entry []byte, keep uint64) {
 	b.key = binary.BigEndian.AppendUint64(historyPrefix(b.key[:0], b.s.id, user), n)
 	b.set(b.key, entry)
-	if keep > 0 && n > keep {
-		b.key = binary.BigEndian.AppendUint64(historyPrefix(b.key[:0], b.s.id, user), n-keep)
-		b.del(b.key)
+	if keep > 0 && n > keep && n%keep == 0 && b.usable() {
+		p := historyPrefix(nil, b.s.id, user)
+		lo := binary.BigEndian.AppendUint64(append([]byte(nil), p...), 0)
+		hi := binary.BigEndian.AppendUint64(p, n-keep+1)
+		_ = b.pb.DeleteRange(lo, hi, nil)
 	}
 }
 
@@ -139,15 +143,30 @@ func (b *Batch) DeleteHistory(user string) {
 	_ = b.pb.DeleteRange(p, prefixEnd(p), nil)
 }
 
-// History calls fn for user's recorded transitions, oldest first.
-func (s *Shard) History(user string, fn func(n uint64, entry []byte) error) error {
+// History calls fn for the newest keep (all if keep is 0) of user's
+// recorded transitions, oldest first.
+func (s *Shard) History(user string, keep int, fn func(n uint64, entry []byte) error) error {
 	p := historyPrefix(nil, s.id, user)
+	type entry struct {
+		n uint64
+		v []byte
+	}
+	var all []entry
 	err := s.scan(p, prefixEnd(p), func(k, v []byte) error {
 		if len(k) != len(p)+8 {
 			return fmt.Errorf("%w: history key %x", ErrCorrupt, k)
 		}
-		return fn(binary.BigEndian.Uint64(k[len(p):]), v)
+		all = append(all, entry{binary.BigEndian.Uint64(k[len(p):]), append([]byte(nil), v...)})
+		return nil
 	})
+	if keep > 0 && len(all) > keep {
+		all = all[len(all)-keep:]
+	}
+	for _, e := range all {
+		if err == nil {
+			err = fn(e.n, e.v)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("storage: history %q shard %d: %w", user, s.id, err)
 	}
