@@ -13,11 +13,11 @@ import (
 
 // DimensionExplain says where a user stands in one dimension and why.
 type DimensionExplain struct {
-	Dimension string `json:"dimension"`
-	Tier      string `json:"tier"`               // "" while not placed
-	Since     int64  `json:"since_ms,omitempty"` // Unix ms it entered Tier (rule models)
-	Previous  string `json:"previous,omitempty"` // the tier before (rule models)
-	Reason    string `json:"reason,omitempty"`   // Tier's reason code
+	Dimension string     `json:"dimension"`
+	Tier      string     `json:"tier"`               // "" while not placed
+	Since     *time.Time `json:"since,omitempty"`    // when it entered Tier (rule models)
+	Previous  string     `json:"previous,omitempty"` // the tier before (rule models)
+	Reason    string     `json:"reason,omitempty"`   // Tier's reason code
 	// Rule is the condition that places a user in Tier: its when rule (a
 	// model file) or the documented condition (the built-in model); Exit
 	// its exit rule, if any.
@@ -111,7 +111,8 @@ func (m *RuleModel) Explain(s *State, now int64) []DimensionExplain {
 		name, previous := "", ""
 		if pl.Tier != NoTier {
 			name = dim.Tiers[pl.Tier].Name
-			e.Since = pl.Since
+			since := time.UnixMilli(pl.Since).UTC()
+			e.Since = &since
 			if pl.Previous != NoTier {
 				previous = dim.Tiers[pl.Previous].Name
 			}

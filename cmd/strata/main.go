@@ -20,7 +20,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), devCmd(), userCmd(), tiersCmd(), benchCmd(), clusterCmd())
+	root.AddCommand(serveCmd(), devCmd(), userCmd(), tiersCmd(), benchCmd(), clusterCmd(), modelCmd(), explainCmd(), membersCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "strata:", err)
 		os.Exit(1)
