@@ -52,6 +52,11 @@
 //	0x02 shard 0x04 ts(expires) esc(user) id   dedupe expiry index
 //	0x02 shard 0x05 ts(due) user            timer index
 //	0x02 shard 0x06 seq(u64)                outbox record
+//	0x02 shard 0x07                         model record (models, sweep, tier counts; cluster's JSON)
+//	0x02 shard 0x08 user                    user state under the shadow model
+//	0x02 shard 0x09 esc(dim) esc(tier) user member index of a tier → empty
+//	0x02 shard 0x0A esc(user) n(u64)        the user's n-th recent transition
+//	0x02 shard 0x0B                         RFM sketch of the shard's buyers
 //
 // Integers are big-endian; ts flips the sign bit of an int64 so that keys
 // sort by time. esc escapes 0x00 as 0x00 0xFF and ends with 0x00 0x01, which

@@ -29,6 +29,12 @@ func TestKeyLayoutGolden(t *testing.T) {
 		{"expiry negative", expiryKey(nil, 7, -1, "u", "e"), "02000704" + "7fffffffffffffff" + "75" + "0001" + "65"},
 		{"timer", timerKey(nil, 7, 1700000000000, "u42"), "02000705" + "8000018bcfe56800" + hex.EncodeToString([]byte("u42"))},
 		{"outbox", outboxKey(nil, 0xffff, 3), "02ffff06" + "0000000000000003"},
+		{"models", modelsKey(nil, 7), "02000707"},
+		{"shadow", shadowKey(nil, 7, "u42"), "02000708" + hex.EncodeToString([]byte("u42"))},
+		{"member", append(memberPrefix(nil, 7, "value", "whale"), "u42"...), "02000709" + hex.EncodeToString([]byte("value")) + "0001" +
+			hex.EncodeToString([]byte("whale")) + "0001" + hex.EncodeToString([]byte("u42"))},
+		{"history", append(historyPrefix(nil, 7, "u"), 0, 0, 0, 0, 0, 0, 0, 2), "0200070a" + "75" + "0001" + "0000000000000002"},
+		{"sketch", appendPrefix(nil, spaceFSM, 7, kindSketch), "0200070b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
