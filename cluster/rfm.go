@@ -98,18 +98,7 @@ func (k *rfmSketch) merge(o *rfmSketch) {
 func appendRFMSketch(b []byte, k *rfmSketch) []byte {
 	b = binary.AppendUvarint(b, uint64(max(k.buyers, 0)))
 	for _, s := range []store.Store{k.recency, k.frequency.GetPositiveValueStore(), k.monetary.GetPositiveValueStore()} {
-		var bins [][2]int64
-		s.ForEach(func(index int, count float64) bool {
-			if count != 0 {
-				bins = append(bins, [2]int64{int64(index), int64(count)})
-			}
-			return false
-		})
-		b = binary.AppendUvarint(b, uint64(len(bins)))
-		for _, bin := range bins {
-			b = binary.AppendVarint(b, bin[0])
-			b = binary.AppendVarint(b, bin[1])
-		}
+		b = appendStore(b, s)
 	}
 	return b
 }
@@ -122,17 +111,7 @@ func decodeRFMSketch(b []byte) (*rfmSketch, error) {
 	d := decoder{b: b}
 	k.buyers = int64(d.uvarint("buyers"))
 	for _, s := range []store.Store{k.recency, k.frequency.GetPositiveValueStore(), k.monetary.GetPositiveValueStore()} {
-		n := d.uvarint("bins")
-		if n > maxRFMBins {
-			d.fail("bins")
-		}
-		for i := uint64(0); i < n && d.err == nil; i++ {
-			index, count := d.varint("index"), d.varint("count")
-			if d.err == nil && (index < math.MinInt32 || index > math.MaxInt32) {
-				d.fail("index")
-			}
-			s.AddWithCount(int(index), float64(count))
-		}
+		decodeStore(&d, s)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
