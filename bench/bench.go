@@ -55,6 +55,10 @@ type Config struct {
 	Progress func(Progress)
 	DataDir  string // all data (nodes, NATS); empty: a temporary directory, removed after
 	Logger   hclog.Logger
+	// ModelFile, if set, is a tier model file the nodes run (node.Config
+	// ModelFile) instead of the built-in model: the run starts once every
+	// shard runs it. Not with Target (load it there with strata model apply).
+	ModelFile string
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -138,7 +142,8 @@ type Report struct {
 	ReplicaApplies    int64   `json:"replica_applies"`    // strata_events_applied_total summed over the nodes (against a target: its growth during the run)
 	SnapshotRestores  int64   `json:"snapshot_restores"`  // replicas that took state from a snapshot (Applied is then a lower bound)
 	SentUsers         int64   `json:"sent_users"`         // distinct users among the events sent
-	TieredUsers       int64   `json:"tiered_users"`       // users placed in the value dimension (against a target: its growth)
+	TieredUsers       int64   `json:"tiered_users"`       // users the model placed, in its dimension placing the most (against a target: value's growth)
+	Model             string  `json:"model,omitempty"`    // the tier model the nodes ran (name@vN)
 	UsersChecked      bool    `json:"users_checked"`      // TieredUsers was checked against SentUsers (not against a target that already had users)
 	PebbleDiskBytes   int64   `json:"pebble_disk_bytes"`  // state, dedupe set, Raft logs on disk at the end, all nodes
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`     // in process: the whole process during Strata's phase; against a target: the highest sample of its nodes' summed RSS
@@ -292,9 +297,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	if err != nil {
 		return r, err
 	}
-	for _, c := range counts["value"] {
-		r.TieredUsers += c
-	}
+	r.TieredUsers = tieredUsers(counts)
+	r.Model = f.nodes[0].Cluster().ModelPlan().ActiveID()
 	return r, check(r, log)
 }
 
@@ -370,4 +374,19 @@ func check(r Report, log hclog.Logger) error {
 		log.Warn("snapshot restores during the run: applied is a lower bound", "restores", r.SnapshotRestores)
 	}
 	return nil
+}
+
+// tieredUsers is how many users the model placed: the most placed in any
+// one dimension (the built-in model places every user in value; a model
+// file's dimensions may place fewer).
+func tieredUsers(counts map[string]map[string]int64) int64 {
+	var most int64
+	for _, tiers := range counts {
+		var n int64
+		for _, c := range tiers {
+			n += c
+		}
+		most = max(most, n)
+	}
+	return most
 }

@@ -38,6 +38,7 @@ func startFleet(ctx context.Context, cfg Config, dir string) (f *fleet, err erro
 	}()
 	base := node.DefaultConfig()
 	base.Shards = cfg.Shards
+	base.ModelFile = cfg.ModelFile
 	base.HTTPAddr, base.NATSListen, base.RaftAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.Nodes == 1 {
 		nc := base
@@ -49,6 +50,9 @@ func startFleet(ctx context.Context, cfg Config, dir string) (f *fleet, err erro
 		}
 		f.nodes, f.replicas = []*node.Node{n}, 1
 		if err := n.WaitReady(ctx); err != nil {
+			return f, err
+		}
+		if err := f.waitModel(ctx, cfg.ModelFile); err != nil {
 			return f, err
 		}
 		f.log.phase.Store(running)
@@ -90,6 +94,9 @@ func startFleet(ctx context.Context, cfg Config, dir string) (f *fleet, err erro
 		if err := n.WaitReady(ctx); err != nil {
 			return f, err
 		}
+	}
+	if err := f.waitModel(ctx, cfg.ModelFile); err != nil {
+		return f, err
 	}
 	f.log.phase.Store(running)
 	return f, nil
@@ -183,4 +190,31 @@ func (f *fleet) close() {
 		f.ns.Shutdown()
 		f.ns.WaitForShutdown()
 	}
+}
+
+// waitModel waits until the cluster runs the model file (none: the
+// built-in model) on every shard.
+func (f *fleet) waitModel(ctx context.Context, file string) error {
+	if file == "" {
+		return nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("bench: model file: %w", err)
+	}
+	src, err := cluster.ParseModelSource(filepath.Base(file), b)
+	if err != nil {
+		return err
+	}
+	c := f.nodes[0].Cluster()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for c.ModelPlan().ActiveID() != src.ID {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: waiting for model %s: %w", src.ID, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	return c.WaitModels(ctx, c.ModelPlan().Generation)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime/pprof"
@@ -68,6 +69,9 @@ one self-contained page).`,
 				}
 			}
 			if natsURL != "" || len(httpURLs) > 0 {
+				if cfg.ModelFile != "" {
+					return errors.New("--model starts the nodes with a model file; load it into a running target with strata model apply")
+				}
 				target.NATS, target.HTTP = natsURL, httpURLs
 				cfg.Target = &target
 				if !cmd.Flags().Changed("ceiling") {
@@ -120,8 +124,12 @@ one self-contained page).`,
 				case r.Rate > 0:
 					rate = fmt.Sprintf("%d events/s offered", r.Rate)
 				}
-				fmt.Printf("users %d  events %d  shards %d  nodes %d (×%d replicas)  %s\n",
-					r.Users, r.Events, r.Shards, r.Nodes, r.Replicas, rate)
+				model := ""
+				if r.Model != "" {
+					model = "  model " + r.Model
+				}
+				fmt.Printf("users %d  events %d  shards %d  nodes %d (×%d replicas)  %s%s\n",
+					r.Users, r.Events, r.Shards, r.Nodes, r.Replicas, rate, model)
 				pc := r.Population.Cohorts
 				fmt.Printf("population cohorts steady %d, new %d, quiet %d, returning %d; %d whales, %d coupon abusers (%d burst events), %d purchases, %d refunds\n",
 					pc.Steady, pc.New, pc.Quiet, pc.Returning, r.Population.Whales, r.Population.Abusers,
@@ -180,6 +188,7 @@ one self-contained page).`,
 	fs.StringVar(&natsURL, "nats", "", "benchmark a running target: its NATS URL (with --http)")
 	fs.StringSliceVar(&httpURLs, "http", nil, "benchmark a running target: HTTP URL of one or more of its nodes (others found via /v1/cluster)")
 	fs.DurationVar(&target.Poll, "poll", 10*time.Millisecond, "running target: how often every node's /metrics is read (the latency resolution)")
+	fs.StringVar(&cfg.ModelFile, "model", "", "run the nodes with this tier model file (HCL) instead of the built-in model")
 	fs.BoolVar(&quick, "quick", false, "small run for CI (2 000 users, 20 000 events, no ceiling unless --ceiling)")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&verbose, "verbose", false, "log the run's phases (start, ready, publishing, applied) on stderr")
