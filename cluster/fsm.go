@@ -136,7 +136,7 @@ func (l userLoader) Load(user string, u *userState) (bool, error) {
 	if err != nil || !found {
 		return true, err
 	}
-	if u.shadowGen, err = decodeEnvelope(b, nil, &u.shadow); err != nil {
+	if u.shadowGen, err = decodeEnvelope(b, nil, u.sh()); err != nil {
 		return false, fmt.Errorf("cluster: shadow of user %q: %w", user, err)
 	}
 	return true, nil
@@ -383,7 +383,7 @@ func (f *FSM) applyEvent(user string, u *userState, m **ingested) error {
 		return err
 	}
 	if u.shadowGen != 0 {
-		f.trans = f.candidate.Apply(&u.shadow, e, f.now, f.trans[:0])
+		f.trans = f.candidate.Apply(u.sh(), e, f.now, f.trans[:0])
 		f.countShadow(f.trans)
 	}
 	f.countMoves(u, 1)
@@ -480,7 +480,7 @@ func (f *FSM) writeChanged(b *storage.Batch) error {
 		b.PutUser(c.user, f.buf)
 		switch {
 		case u.shadowGen != 0:
-			if f.buf, err = appendEnvelope(f.buf[:0], u, u.shadowGen, &u.shadow); err != nil {
+			if f.buf, err = appendEnvelope(f.buf[:0], u, u.shadowGen, u.sh()); err != nil {
 				return err
 			}
 			b.PutShadow(c.user, f.buf)
@@ -542,7 +542,7 @@ func (f *FSM) applyTick(limit uint64) error {
 			return err
 		}
 		if u.shadowGen != 0 {
-			f.trans = f.candidate.Advance(&u.shadow, f.now, f.trans[:0])
+			f.trans = f.candidate.Advance(u.sh(), f.now, f.trans[:0])
 			f.countShadow(f.trans)
 		}
 		f.countMoves(u, 1)

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/hashicorp/raft"
 
@@ -60,7 +61,7 @@ func openDiskDB(b *testing.B) *storage.DB {
 	return db
 }
 
-func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int) {
+func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int) *FSM {
 	cfg := testFSMConfig(b, db)
 	cfg.Actors.Capacity = resident
 	cfg.History = 10 // the default of Config.History
@@ -104,6 +105,7 @@ func benchApplyBatch(b *testing.B, db *storage.DB, perEntry, users, resident int
 		f.ApplyBatch([]*raft.Log{l})
 	}
 	b.ReportMetric(float64(perEntry)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	return f
 }
 
 // BenchmarkApplyNewUsers measures the FSM applying entries of 1000 events of
@@ -179,9 +181,23 @@ func BenchmarkApplyModels(b *testing.B) {
 				}
 				f.Apply(bld.log(data))
 			}
-			benchApplyBatch(b, db, 1000, 100_000, 100_000)
+			f := benchApplyBatch(b, db, 1000, 100_000, 100_000)
 			b.StopTimer()
 			reportPerUser(b, db)
+			// Every user is resident: what its states take in the actor cache.
+			var mem, n float64
+			for i := range 100_000 {
+				f.host.Peek(fmt.Sprintf("user-%06d", i), func(u *userState) {
+					mem += float64(int(unsafe.Sizeof(*u)) - int(unsafe.Sizeof(u.s)) + u.s.MemSize())
+					if u.shadow != nil {
+						mem += float64(u.shadow.MemSize())
+					}
+					n++
+				})
+			}
+			if n > 0 {
+				b.ReportMetric(mem/n, "mem-B/user")
+			}
 		})
 	}
 }

@@ -134,7 +134,7 @@ type userState struct {
 	gen       uint64
 	s         scoring.State
 	shadowGen uint64
-	shadow    scoring.State
+	shadow    *scoring.State // nil while the user has no shadow state (see sh)
 	// hist counts the transitions recorded in the user's history.
 	hist uint64
 	// retired keeps the last seq of dimensions the user had under earlier
@@ -150,9 +150,18 @@ type retiredSeq struct {
 	seq uint64
 }
 
+// sh returns the user's shadow state, allocating it on first use: users
+// carry no shadow state outside shadow periods.
+func (u *userState) sh() *scoring.State {
+	if u.shadow == nil {
+		u.shadow = new(scoring.State)
+	}
+	return u.shadow
+}
+
 func (u *userState) reset() {
 	u.s.Reset()
-	u.shadow.Reset()
+	u.shadow = nil
 	u.gen, u.shadowGen, u.hist, u.shadowGone = 0, 0, 0, false
 	u.retired = u.retired[:0]
 }
@@ -505,7 +514,7 @@ func (f *FSM) due(u *userState) int64 {
 	}
 	if u.shadowGen != 0 {
 		if m := f.models[u.shadowGen]; m != nil {
-			if sd := m.NextDue(&u.shadow); sd != 0 && (d == 0 || sd < d) {
+			if sd := m.NextDue(u.sh()); sd != 0 && (d == 0 || sd < d) {
 				d = sd
 			}
 		}
@@ -537,7 +546,7 @@ func (f *FSM) reconcile(user string, u *userState) bool {
 		changed = true
 	case f.rec.Candidate == 0 && u.shadowGen != 0:
 		u.shadowGen, u.shadowGone = 0, true
-		u.shadow.Reset()
+		u.shadow = nil
 		changed = true
 	}
 	return changed
@@ -585,9 +594,9 @@ func (f *FSM) migrate(user string, u *userState) {
 	}
 	if u.shadowGen == f.rec.Active {
 		// The candidate that ran in shadow: its state is the user's now.
-		f.active.Advance(&u.shadow, since, f.trans[:0])
-		u.s, u.shadow = u.shadow, u.s
-		u.shadow.Reset()
+		f.active.Advance(u.sh(), since, f.trans[:0])
+		u.s = *u.sh()
+		u.shadow = nil
 		u.shadowGen, u.shadowGone = 0, true
 		f.trans = f.active.Adopt(&u.s, from, seq, CauseModel, f.trans[:0])
 	} else {
@@ -620,11 +629,11 @@ func (f *FSM) migrate(user string, u *userState) {
 // buildShadow places a copy of u's state under the candidate.
 func (f *FSM) buildShadow(u *userState) {
 	if u.shadowGen != 0 && u.shadowGen != f.rec.Candidate {
-		u.shadow.Reset() // a former candidate's: its counts were dropped
+		u.shadow = nil // a former candidate's: its counts were dropped
 	}
 	var err error
 	if f.buf, err = u.s.AppendBinary(f.buf[:0]); err == nil {
-		err = u.shadow.UnmarshalBinary(f.buf)
+		err = u.sh().UnmarshalBinary(f.buf)
 	}
 	if err != nil {
 		f.fatal("copy state", err)
@@ -633,10 +642,10 @@ func (f *FSM) buildShadow(u *userState) {
 	if u.s.Events() == 0 {
 		return
 	}
-	f.trans = f.candidate.Rebase(&u.shadow, nil, nil, CauseModel, f.trans[:0])
-	f.trans = f.candidate.Advance(&u.shadow, u.s.EvaluatedAt(), f.trans)
+	f.trans = f.candidate.Rebase(u.sh(), nil, nil, CauseModel, f.trans[:0])
+	f.trans = f.candidate.Advance(u.sh(), u.s.EvaluatedAt(), f.trans)
 	for i, d := range f.candidateDims {
-		if t := tierName(d, u.shadow.Tier(i)); t != "" {
+		if t := tierName(d, u.sh().Tier(i)); t != "" {
 			f.count(countShadow, d.Name, "", t, 1)
 		}
 	}
@@ -650,7 +659,7 @@ func (f *FSM) countMoves(u *userState, delta int64) {
 		return
 	}
 	for i, d := range f.candidateDims {
-		to := tierName(d, u.shadow.Tier(i))
+		to := tierName(d, u.sh().Tier(i))
 		from := ""
 		if j := dimIndex(f.activeDims, d.Name); j >= 0 {
 			from = tierName(f.activeDims[j], u.s.Tier(j))

@@ -316,9 +316,9 @@ func (f *FSM) reevaluate(user string, u *userState) bool {
 		changed = len(f.trans) > 0
 		f.countMoves(u, 1)
 	}
-	if r, ok := f.candidate.(rfmReader); ok && r.ReadsRFM() && u.shadowGen != 0 && u.shadow.Events() > 0 {
+	if r, ok := f.candidate.(rfmReader); ok && r.ReadsRFM() && u.shadowGen != 0 && u.sh().Events() > 0 {
 		f.countMoves(u, -1)
-		f.trans = r.Reevaluate(&u.shadow, f.now, CauseRFM, f.trans[:0])
+		f.trans = r.Reevaluate(u.sh(), f.now, CauseRFM, f.trans[:0])
 		f.countShadow(f.trans)
 		changed = changed || len(f.trans) > 0
 		f.countMoves(u, 1)

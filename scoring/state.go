@@ -1,6 +1,9 @@
 package scoring
 
-import "slices"
+import (
+	"slices"
+	"unsafe"
+)
 
 // Dimension indexes of the default model, in Dimensions() order.
 const (
@@ -141,6 +144,23 @@ func (s *State) Tier(dim int) int {
 		return 0
 	}
 	return int(s.tier[dim])
+}
+
+// MemSize estimates the bytes s holds in memory: the struct and the
+// capacity of its buckets, attributes, tags, counters and placements (not
+// the strings they share). What a resident user costs an actor cache.
+func (s *State) MemSize() int {
+	n := int(unsafe.Sizeof(*s))
+	n += cap(s.activeDays)*8 + cap(s.money)*int(unsafe.Sizeof(moneyBucket{})) + cap(s.coupons)*8 +
+		cap(s.minutes)*int(unsafe.Sizeof(minuteBucket{})) + cap(s.places)*int(unsafe.Sizeof(placeState{}))
+	n += cap(s.attrs)*int(unsafe.Sizeof(attr{})) + cap(s.tags)*16 + cap(s.counters)*int(unsafe.Sizeof(counter{}))
+	for _, a := range s.attrs {
+		n += len(a.key) + len(a.value)
+	}
+	for _, t := range s.tags {
+		n += len(t)
+	}
+	return n
 }
 
 // Events returns how many events were applied to s.
