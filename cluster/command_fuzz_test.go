@@ -30,7 +30,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			return
 		}
 		switch c.Kind {
-		case kindIngest, kindTick, kindTrim:
+		case kindIngest, kindTick, kindTrim, kindSweep, kindModel, kindRFM:
 		default:
 			t.Fatalf("decoded unknown kind %d", c.Kind)
 		}
@@ -41,7 +41,9 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("decoded %d events", len(c.Events))
 		}
 		enc := encodeCommand(nil, &c)
-		if len(enc) > len(data) {
+		// A plan or edges travel as JSON, which re-encodes canonically but
+		// may grow (defaults spelled out): only the binary kinds shrink.
+		if c.Kind != kindModel && c.Kind != kindRFM && len(enc) > len(data) {
 			t.Fatalf("re-encoding is longer (%d bytes) than the input (%d)", len(enc), len(data))
 		}
 		c2, err := decodeCommand(enc)

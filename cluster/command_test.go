@@ -21,6 +21,20 @@ func encodeCommand(b []byte, c *command) []byte {
 		return appendTick(b, c.Now, c.Limit)
 	case kindTrim:
 		return appendTrim(b, c.Now, c.UpTo)
+	case kindSweep:
+		return appendSweep(b, c.Now, c.Limit)
+	case kindModel:
+		out, err := appendModel(b, c.Now, c.Plan)
+		if err != nil {
+			panic(err)
+		}
+		return out
+	case kindRFM:
+		out, err := appendRFM(b, c.Now, c.RFM)
+		if err != nil {
+			panic(err)
+		}
+		return out
 	}
 	panic("encodeCommand: unknown kind " + c.Kind.String())
 }
@@ -88,6 +102,15 @@ func commandCases() []struct {
 		{"trim/zero", command{Kind: kindTrim, Now: now}},
 		{"trim/some", command{Kind: kindTrim, Now: now, UpTo: 12345}},
 		{"trim/max", command{Kind: kindTrim, Now: now, UpTo: math.MaxUint64}},
+		{"sweep/zero", command{Kind: kindSweep}},
+		{"sweep/some", command{Kind: kindSweep, Now: now, Limit: 1000}},
+		{"model/builtin", command{Kind: kindModel, Now: now, Plan: &ModelPlan{Generation: 1}}},
+		{"model/shadow", command{Kind: kindModel, Now: now, Plan: &ModelPlan{Generation: 3, ActiveGen: 2, Mode: ModeEmit,
+			Active:    &ModelSource{ID: "a@v1", File: "a.hcl", Source: "model \"a\" {}"},
+			Candidate: &ModelSource{ID: "a@v2", Source: "…"}, CandidateGen: 3}}},
+		{"rfm/edges", command{Kind: kindRFM, Now: now, RFM: &RFMState{Generation: 2, At: now, Edges: scoring.RFMEdges{
+			Recency: [4]float64{20000, 20100, 20200, 20300}, Frequency: [4]float64{1, 1, 2, 4},
+			Monetary: [4]float64{10.5, 99, 250, 1e6}, Buyers: 12345}}}},
 	}
 }
 
