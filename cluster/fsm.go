@@ -53,8 +53,11 @@ type FSM struct {
 	candidateDims []scoring.Dimension
 	counts        map[countKey]int64
 	hourly        map[hourSlot]hourCount
-	countsDirty   bool
-	loadBuf       []byte // the user loader's value buffer
+	countsDirty   bool        // the counts changed since the last commit
+	recDirty      bool        // the model record changed since the last commit
+	countKeys     []countKey  // putCounts' scratch
+	hourKeys      []hourCount // putCounts' scratch
+	loadBuf       []byte      // the user loader's value buffer
 	rfm           *rfmSketch
 	rfmDirty      bool
 
@@ -292,11 +295,14 @@ func (f *FSM) commit() {
 	if err := f.writeChanged(b); err != nil {
 		f.fatal("encode state", err)
 	}
-	countsWritten := f.countsDirty
-	if countsWritten {
+	if f.recDirty {
 		if err := f.putModels(b); err != nil {
 			f.fatal("encode model record", err)
 		}
+	}
+	countsWritten := f.countsDirty
+	if countsWritten {
+		f.putCounts(b)
 	}
 	var sketch []byte
 	if f.rfmDirty {

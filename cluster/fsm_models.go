@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/strata-io/strata/scoring"
@@ -42,10 +41,6 @@ type shardModels struct {
 	// control state's RFM generation they came with.
 	RFM           scoring.RFMEdges `json:"rfm"`
 	RFMGeneration uint64           `json:"rfm_generation,omitempty"`
-	// Counts are the shard's tier counts, sorted by key.
-	Counts []tierCount `json:"counts"`
-	// Hourly are the transitions per dimension and hour (the ring).
-	Hourly []hourCount `json:"hourly,omitempty"`
 }
 
 // modelEntry is one model generation of a shard.
@@ -112,19 +107,6 @@ type tierCount struct {
 	From string `json:"f,omitempty"`
 	To   string `json:"t"`
 	N    int64  `json:"n"`
-}
-
-func (k countKey) less(o countKey) int {
-	return cmpStrings([]string{string(k.kind), k.dim, k.from, k.to}, []string{string(o.kind), o.dim, o.from, o.to})
-}
-
-func cmpStrings(a, b []string) int {
-	for i := range a {
-		if c := strings.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
 }
 
 // userState is one user's states, as the FSM's actors hold them: the state
@@ -277,15 +259,11 @@ func (f *FSM) loadModels(legacy []int64) error {
 		return fmt.Errorf("cluster: shard %d model record names a model it lacks", f.cfg.Shard)
 	}
 	f.rec, f.models = rec, models
-	f.counts = make(map[countKey]int64, len(rec.Counts))
-	for _, c := range rec.Counts {
-		f.counts[countKey{kind: c.Kind[0], dim: c.Dim, from: c.From, to: c.To}] = c.N
-	}
-	f.hourly = make(map[hourSlot]hourCount, len(rec.Hourly))
-	for _, c := range rec.Hourly {
-		f.hourly[hourSlot{c.Dim, c.Hour % hourKeep}] = c
+	if err := f.loadCounts(); err != nil {
+		return err
 	}
 	if !found {
+		f.recDirty = true
 		k := 0
 		for _, d := range f.cfg.Model.Dimensions() {
 			for _, t := range d.Tiers {
@@ -333,32 +311,15 @@ func (f *FSM) entry(gen uint64) *modelEntry {
 	return nil
 }
 
-// putModels writes the record (with the counts) into the pending batch.
+// putModels writes the model record into the pending batch (when it
+// changed: it holds the models' texts).
 func (f *FSM) putModels(b *storage.Batch) error {
-	keys := make([]countKey, 0, len(f.counts))
-	for k, n := range f.counts {
-		if n != 0 {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, countKey.less)
-	f.rec.Counts = f.rec.Counts[:0]
-	for _, k := range keys {
-		f.rec.Counts = append(f.rec.Counts, tierCount{Kind: string(k.kind), Dim: k.dim, From: k.from, To: k.to, N: f.counts[k]})
-	}
-	f.rec.Hourly = f.rec.Hourly[:0]
-	for _, c := range f.hourly {
-		f.rec.Hourly = append(f.rec.Hourly, c)
-	}
-	slices.SortFunc(f.rec.Hourly, func(a, b hourCount) int {
-		return cmpStrings([]string{a.Dim, strconv.FormatInt(a.Hour, 10)}, []string{b.Dim, strconv.FormatInt(b.Hour, 10)})
-	})
 	rec, err := json.Marshal(&f.rec)
 	if err != nil {
 		return err
 	}
 	b.PutModels(rec)
-	f.countsDirty = false
+	f.recDirty = false
 	return nil
 }
 
@@ -430,7 +391,7 @@ func (f *FSM) applyModel(p *ModelPlan) error {
 		f.rec.Sweeping, f.rec.SweepAfter = true, ""
 	}
 	f.setActive()
-	f.countsDirty = true
+	f.recDirty, f.countsDirty = true, true
 	f.writeBatch()
 	f.cfg.Logger.Info("model plan applied", "shard", f.cfg.Shard, "generation", p.Generation,
 		"active", f.active.Name(), "shadow", modelName(f.candidate))
@@ -484,7 +445,7 @@ func (f *FSM) applySweep(limit uint64) error {
 			f.fatal("sweep user", err)
 		}
 	}
-	f.countsDirty = true
+	f.recDirty = true
 	if more {
 		f.rec.SweepAfter = users[len(users)-1]
 		f.writeBatch()

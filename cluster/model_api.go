@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -46,21 +47,29 @@ func (f *FSM) publishModels() {
 	}
 }
 
-// Models returns where the shard stands with the model plan, as of the
-// last commit (any goroutine).
+// Models returns where the shard stands with the model plan, with its
+// counts, as of the last commit (any goroutine).
 func (f *FSM) Models() ShardModels {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	v := f.mu.view
-	v.Counts = nil
-	for k, n := range f.mu.counts {
-		v.Counts = append(v.Counts, tierCount{Kind: string(k.kind), Dim: k.dim, From: k.from, To: k.to, N: n})
+	keys := make([]countKey, 0, len(f.mu.counts))
+	for k := range f.mu.counts {
+		keys = append(keys, k)
 	}
-	sort.Slice(v.Counts, func(i, j int) bool {
-		a, b := v.Counts[i], v.Counts[j]
-		return cmpStrings([]string{a.Kind, a.Dim, a.From, a.To}, []string{b.Kind, b.Dim, b.From, b.To}) < 0
-	})
+	slices.SortFunc(keys, countKey.compare)
+	for _, k := range keys {
+		v.Counts = append(v.Counts, tierCount{Kind: string(k.kind), Dim: k.dim, From: k.from, To: k.to, N: f.mu.counts[k]})
+	}
+	f.mu.Unlock()
 	return v
+}
+
+// modelsView is Models without the counts: what the leader's model loop
+// reads after every change.
+func (f *FSM) modelsView() ShardModels {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.view
 }
 
 // modelLoop carries the control group's model plan into the shard's log and
@@ -70,10 +79,10 @@ func (s *Shard) modelLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		changed := s.cfg.Host.ctrl.Changed()
 		plan := s.cfg.Host.ctrl.State().Models
-		cur := s.fsm.Models()
+		cur := s.fsm.modelsView()
 		rfm := s.cfg.Host.ctrl.State().RFM
 		switch {
-		case rfm.Generation > s.fsm.rfmGeneration():
+		case rfm.Generation > cur.RFMGeneration:
 			b, err := appendRFM(nil, s.cfg.Clock.Now().UnixMilli(), &rfm)
 			if err == nil {
 				err = s.propose(b).Error()
@@ -311,14 +320,6 @@ func (c *Cluster) localMembers(shard uint16, dim, tier, after string, limit int)
 		return nil
 	})
 	return users, more, err
-}
-
-// rfmGeneration is the RFM generation the shard follows, as of the last
-// commit (any goroutine).
-func (f *FSM) rfmGeneration() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.mu.view.RFMGeneration
 }
 
 // Explain explains a user's tiers from any replica of its shard (the local

@@ -142,7 +142,7 @@ func (f *FSM) reportPart(limit int) (*reportPart, error) {
 				p.Stats[d.Name][tier] = map[string]*moments{}
 			}
 			for _, name := range uses[d.Name] {
-				x, ok := scoring.ScoreValue(model, &s, meta.Now, name)
+				x, ok := scoring.ScoreByName(sc, &s, meta.Now, name)
 				if !ok || math.IsNaN(x) || math.IsInf(x, 0) {
 					continue
 				}

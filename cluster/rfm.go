@@ -297,7 +297,7 @@ func (f *FSM) applyRFM(st *RFMState) error {
 	if f.readsRFM() {
 		f.rec.Sweeping, f.rec.SweepAfter, f.rec.Reeval = true, "", true
 	}
-	f.countsDirty = true
+	f.recDirty = true
 	f.writeBatch()
 	return nil
 }

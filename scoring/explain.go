@@ -264,18 +264,15 @@ func (m *Model) UsesScores() map[string][]string {
 	}
 }
 
-// ScoreValue returns score name (a scoreFields name) of s at now, and
-// whether the name is one.
-func ScoreValue(m interface{ Scores(*State, int64) Scores }, s *State, now int64, name string) (float64, bool) {
+// ScoreByName returns score name (a scoreFields name) of s at now, given
+// sc, its Scores at now (computed once by the caller); false if name is none.
+func ScoreByName(sc Scores, s *State, now int64, name string) (float64, bool) {
 	i := slices.Index(scoreFields, name)
 	if i < 0 {
 		return 0, false
 	}
-	var in RuleInput
-	in.Scores = m.Scores(s, now)
-	t := max(now, s.evalAt)
-	in.IdleDays, in.AgeDays = -1, -1
-	if s.flags&flagSeen != 0 {
+	in := RuleInput{Scores: sc, IdleDays: -1, AgeDays: -1}
+	if t := max(now, s.evalAt); s.flags&flagSeen != 0 {
 		in.IdleDays = float64(max(t-s.lastSeen, 0)) / float64(Day)
 		in.AgeDays = float64(max(t-s.firstSeen, 0)) / float64(Day)
 	}

@@ -57,6 +57,7 @@
 //	0x02 shard 0x09 esc(dim) esc(tier) user member index of a tier → empty
 //	0x02 shard 0x0A esc(user) n(u64)        the user's n-th recent transition
 //	0x02 shard 0x0B                         RFM sketch of the shard's buyers
+//	0x02 shard 0x0C                         tier counts (cluster's binary record)
 //
 // Integers are big-endian; ts flips the sign bit of an int64 so that keys
 // sort by time. esc escapes 0x00 as 0x00 0xFF and ends with 0x00 0x01, which

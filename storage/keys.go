@@ -21,6 +21,7 @@ import (
 //	fsm member   0x02 | shard u16 | 0x09 | esc(dim) | esc(tier) | user   → empty
 //	fsm history  0x02 | shard u16 | 0x0A | esc(user) | n u64             → the user's n-th recent transition
 //	fsm sketch   0x02 | shard u16 | 0x0B                                 → the shard's RFM sketch
+//	fsm counts   0x02 | shard u16 | 0x0C                                 → the shard's tier counts
 //
 // All integers are big-endian. ts(v) is an int64 with its sign bit flipped
 // so that negative values sort first. esc(b) escapes 0x00 as 0x00 0xFF and
@@ -44,6 +45,7 @@ const (
 	kindMember  byte = 0x09
 	kindHistory byte = 0x0A
 	kindSketch  byte = 0x0B
+	kindCounts  byte = 0x0C
 
 	// shardPrefixLen is the length of space | shard.
 	shardPrefixLen = 3
@@ -223,7 +225,7 @@ func validFSMSuffix(k []byte) bool {
 		return len(rest) >= 8
 	case kindOutbox:
 		return len(rest) == 8
-	case kindModels, kindSketch:
+	case kindModels, kindSketch, kindCounts:
 		return len(rest) == 0
 	case kindShadow:
 		return true

@@ -35,6 +35,7 @@ func TestKeyLayoutGolden(t *testing.T) {
 			hex.EncodeToString([]byte("whale")) + "0001" + hex.EncodeToString([]byte("u42"))},
 		{"history", append(historyPrefix(nil, 7, "u"), 0, 0, 0, 0, 0, 0, 0, 2), "0200070a" + "75" + "0001" + "0000000000000002"},
 		{"sketch", appendPrefix(nil, spaceFSM, 7, kindSketch), "0200070b"},
+		{"counts", appendPrefix(nil, spaceFSM, 7, kindCounts), "0200070c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -190,3 +190,22 @@ func (b *Batch) PutSketch(sketch []byte) {
 	b.key = appendPrefix(b.key[:0], spaceFSM, b.s.id, kindSketch)
 	b.set(b.key, sketch)
 }
+
+// Counts appends the shard's tier counts record to dst, with false when none
+// was ever written. The record changes with nearly every commit, the model
+// record (Models) only with the models, so they are kept apart.
+func (s *Shard) Counts(dst []byte) ([]byte, bool, error) {
+	kb := [kindPrefixLen]byte{}
+	key := appendPrefix(kb[:0], spaceFSM, s.id, kindCounts)
+	found, err := s.get(key, func(v []byte) { dst = append(dst, v...) })
+	if err != nil {
+		return dst, false, fmt.Errorf("storage: counts shard %d: %w", s.id, err)
+	}
+	return dst, found, nil
+}
+
+// PutCounts stores the shard's tier counts record.
+func (b *Batch) PutCounts(rec []byte) {
+	b.key = appendPrefix(b.key[:0], spaceFSM, b.s.id, kindCounts)
+	b.set(b.key, rec)
+}
