@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -98,12 +99,12 @@ func (n *Node) modelChange(action string) http.HandlerFunc {
 			if file == "" {
 				file = "model.hcl"
 			}
-			src, err := cluster.ParseModelSource(file, body)
-			if err != nil {
-				writeModelProblem(w, err)
+			if len(bytes.TrimSpace(body)) == 0 {
+				writeJSON(w, http.StatusBadRequest, apiError{Error: "the body must be a model file"})
 				return
 			}
-			ch.Source = src
+			// ChangeModel checks and compiles it (an invalid one: 400 below).
+			ch.Source = &cluster.ModelSource{File: file, Source: string(body)}
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()

@@ -183,6 +183,9 @@ func TestModelChangesUnderTraffic(t *testing.T) {
 	if st := h.waitModels(); st.Plan.Generation != 0 || st.Plan.ActiveID() != "default@v1" {
 		t.Fatalf("a refused model changed the plan: %+v", st.Plan)
 	}
+	if s := h.send(http.MethodPut, "/v1/model", " \n", nil); s != http.StatusBadRequest {
+		t.Errorf("PUT an empty body: %d", s)
+	}
 	if s := h.send(http.MethodPost, "/v1/model/promote", "", nil); s != http.StatusConflict {
 		t.Errorf("promote without a shadow: %d", s)
 	}

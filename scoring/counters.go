@@ -38,7 +38,7 @@ type counter struct {
 	value float64
 }
 
-// checkCounters validates the counters block of a scores block.
+// counters checks the counters of a scores block and returns them by name.
 func (c *modelChecker) counters(fs *fileScores) []CounterSpec {
 	if len(fs.Counters) > MaxCounters {
 		c.fail(fs.DefRange, fmt.Sprintf("scores: %d counters, at most %d", len(fs.Counters), MaxCounters))
