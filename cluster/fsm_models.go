@@ -236,6 +236,7 @@ func decodeEnvelope(b []byte, u *userState, s *scoring.State) (gen uint64, err e
 // built-in model at generation 0 and takes its counts from legacy, the
 // tier counts Meta held in the built-in model's order.
 func (f *FSM) loadModels(legacy []int64) error {
+	f.recDirty, f.countsDirty = false, false // what was pending went with the old state
 	b, found, err := f.store.Models(nil)
 	if err != nil {
 		return err

@@ -230,6 +230,7 @@ func (f *FSM) Sketch() []byte {
 // loadSketch reads the shard's RFM sketch; a shard without one (data from
 // before RFM) builds it from its users' states once.
 func (f *FSM) loadSketch() error {
+	f.rfmDirty = false
 	b, found, err := f.store.Sketch(nil)
 	if err != nil {
 		return err
